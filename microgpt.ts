@@ -1,0 +1,951 @@
+/**
+ * microgpt.ts — the most atomic way to train and sample a GPT, in one dependency-free Deno file.
+ *
+ * A line-for-line port of Andrej Karpathy's microgpt.py: a character-level GPT (token and
+ * position embeddings, RMSNorm, multi-head causal attention, a ReLU MLP, residual connections)
+ * whose every scalar is a node of an autograd graph, trained with Adam on a list of names and
+ * then sampled. For the same data, seed and settings it prints exactly what microgpt.py prints,
+ * so every number can be checked against the Python original.
+ *
+ * Read it top to bottom: dataset, tokenizer, autograd, parameters, model, training, inference.
+ * The random number generator, a copy of Python's, sits in an appendix at the end.
+ *
+ * @example Train on the bundled names and invent new ones (no permission flags needed)
+ * ```sh
+ * deno run microgpt.ts
+ * ```
+ *
+ * @example Use the pieces from another script
+ * ```ts
+ * import { DEFAULTS, initModel, parseDocs, Random, sample, Tokenizer } from "./microgpt.ts";
+ * const rng = new Random(42);
+ * const docs = parseDocs("emma\nolivia\nava\n");
+ * const tok = new Tokenizer(docs);
+ * const model = initModel(DEFAULTS, tok.vocabSize, rng);
+ * console.log(sample(model, tok, rng, 1.0)); // an untrained model babbles
+ * ```
+ *
+ * @module
+ */
+
+import bundledInput from "./input.txt" with { type: "text" };
+
+// ---------------------------------------------------------------------------------------------
+// Hyperparameters. microgpt.py keeps them as constants; here they travel in one object so the
+// command line (and the tests) can change them. The defaults are microgpt.py's.
+
+/** Every setting of a run. */
+export interface Config {
+  /** Embedding width: the size of the vector that stands for one token at one position. */
+  nEmbd: number;
+  /** Attention heads; each looks at nEmbd / nHead of the width. */
+  nHead: number;
+  /** Transformer blocks stacked one after the other. */
+  nLayer: number;
+  /** Context length: the most tokens the model ever sees at once. */
+  blockSize: number;
+  /** Training steps, one document each. */
+  numSteps: number;
+  /** Adam's peak learning rate; it decays linearly to 0 over the run. */
+  learningRate: number;
+  /** Adam's decay rate of the first moment (the running mean of the gradient). */
+  beta1: number;
+  /** Adam's decay rate of the second moment (the running mean of the squared gradient). */
+  beta2: number;
+  /** Added to Adam's denominator so it never divides by zero. */
+  epsAdam: number;
+  /** Standard deviation of the Gaussian that initializes every weight. */
+  initStd: number;
+  /** Sampling temperature: below 1 sharpens the distribution, above 1 flattens it. */
+  temperature: number;
+  /** How many names to invent after training. */
+  numSamples: number;
+  /** Seed of the random number generator, as in Python's `random.seed(seed)`. */
+  seed: bigint;
+}
+
+/** microgpt.py's settings. */
+export const DEFAULTS: Readonly<Config> = Object.freeze({
+  nEmbd: 16,
+  nHead: 4,
+  nLayer: 1,
+  blockSize: 16,
+  numSteps: 1000,
+  learningRate: 0.01,
+  beta1: 0.85,
+  beta2: 0.99,
+  epsAdam: 1e-8,
+  initStd: 0.08,
+  temperature: 0.5,
+  numSamples: 20,
+  seed: 42n,
+});
+
+// ---------------------------------------------------------------------------------------------
+// Dataset: a list of documents, here one name per line. The model learns what a name looks like
+// from thousands of them, and each one is a separate little sequence: it never sees two at once.
+
+/** Characters Python's `str.strip()` removes: everything for which `str.isspace()` is true. */
+const PY_WHITESPACE = new Set(
+  [
+    0x09,
+    0x0a,
+    0x0b,
+    0x0c,
+    0x0d,
+    0x1c,
+    0x1d,
+    0x1e,
+    0x1f,
+    0x20,
+    0x85,
+    0xa0,
+    0x1680,
+    0x2000,
+    0x2001,
+    0x2002,
+    0x2003,
+    0x2004,
+    0x2005,
+    0x2006,
+    0x2007,
+    0x2008,
+    0x2009,
+    0x200a,
+    0x2028,
+    0x2029,
+    0x202f,
+    0x205f,
+    0x3000,
+  ].map((c) => String.fromCodePoint(c)),
+);
+
+/** Strips leading and trailing whitespace exactly as Python's `str.strip()` does.
+ * (JavaScript's `trim()` disagrees on a few characters: U+FEFF, U+0085, U+001C–U+001F.) */
+export function pyStrip(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && PY_WHITESPACE.has(s[start])) start++;
+  while (end > start && PY_WHITESPACE.has(s[end - 1])) end--;
+  return s.slice(start, end);
+}
+
+/** Splits a text into documents as microgpt.py reads its input file: one per line (Python's
+ * text mode ends a line at "\n", "\r\n" or a lone "\r"), stripped, empty lines dropped. */
+export function parseDocs(text: string): string[] {
+  const docs: string[] = [];
+  for (const line of text.split(/\r\n|\r|\n/)) {
+    const doc = pyStrip(line);
+    if (doc !== "") docs.push(doc);
+  }
+  return docs;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Tokenizer: a network computes with numbers, not letters, so every distinct character gets an
+// integer id, in code-point order (as Python's `sorted` orders characters). One more id, BOS,
+// marks the edge of a document. It is used at both ends: the model reads BOS to start a name and
+// predicts BOS to end one, so a single token serves as "beginning" and "end of sequence".
+
+/** Maps characters (Unicode code points) to token ids and back; id `bos` is the extra token. */
+export class Tokenizer {
+  /** The distinct characters of the dataset; a character's id is its index here. */
+  readonly chars: string[];
+  /** The Beginning-of-Sequence token, which also ends every sequence. */
+  readonly bos: number;
+  /** Number of distinct tokens: the characters plus BOS. */
+  readonly vocabSize: number;
+  #ids = new Map<string, number>();
+
+  /** Builds the vocabulary from the documents, or from a saved list of characters. */
+  constructor(docs: string[], chars?: string[]) {
+    if (chars === undefined) {
+      const seen = new Set<string>();
+      for (const doc of docs) for (const ch of doc) seen.add(ch); // for..of walks code points
+      chars = [...seen].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!);
+    }
+    this.chars = chars;
+    this.chars.forEach((ch, id) => this.#ids.set(ch, id));
+    this.bos = chars.length;
+    this.vocabSize = chars.length + 1;
+  }
+
+  /** The id of one character, or undefined if the vocabulary does not have it. */
+  id(ch: string): number | undefined {
+    return this.#ids.get(ch);
+  }
+
+  /** A document's tokens with BOS on both sides: BOS is the cue to start and the signal to stop. */
+  encode(doc: string): number[] {
+    const tokens = [this.bos];
+    for (const ch of doc) {
+      const id = this.#ids.get(ch);
+      if (id === undefined) {
+        throw new Error(
+          `character ${JSON.stringify(ch)} is not in the vocabulary`,
+        );
+      }
+      tokens.push(id);
+    }
+    tokens.push(this.bos);
+    return tokens;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Autograd. Every scalar the model computes is a Value: a node that remembers its number (data),
+// the nodes it was computed from (its children) and how much it changes when each child changes
+// (its local gradients). After the forward pass, backward() walks the graph from the loss down and
+// applies the chain rule: each child's grad += local gradient × this node's grad. Then grad holds
+// d(loss)/d(node) for every node, the parameters included.
+//
+// microgpt.py makes every node a Python object. One training step makes about 60,000 of them and
+// throws them all away, so here the nodes live on a "tape": six typed-array columns indexed by the
+// node's number (data, grad, two children, two local gradients; no op needs more than two). A
+// Value is a thin handle to its row. Making a node writes a row; forgetting a step's graph rewinds
+// the tape to just after the parameters, which are its first rows. Same nodes, same arithmetic,
+// same order as microgpt.py: the columns only spare the garbage collector.
+
+const NO_CHILD = -1;
+let tapeSize = 0;
+let tapeCap = 1 << 16;
+let nodeData = new Float64Array(tapeCap);
+let nodeGrad = new Float64Array(tapeCap);
+let childA = new Int32Array(tapeCap);
+let childB = new Int32Array(tapeCap);
+let localA = new Float64Array(tapeCap);
+let localB = new Float64Array(tapeCap);
+// Scratch space of backward(): the topological order, the depth-first stack, visit marks.
+let topo = new Int32Array(tapeCap);
+let stackNode = new Int32Array(tapeCap);
+let stackNext = new Int32Array(tapeCap);
+let visited = new Int32Array(tapeCap);
+let visitEpoch = 0;
+
+function growTape(): void {
+  tapeCap *= 2;
+  const grow64 = (a: Float64Array) => {
+    const b = new Float64Array(tapeCap);
+    b.set(a);
+    return b;
+  };
+  const grow32 = (a: Int32Array) => {
+    const b = new Int32Array(tapeCap);
+    b.set(a);
+    return b;
+  };
+  nodeData = grow64(nodeData);
+  nodeGrad = grow64(nodeGrad);
+  localA = grow64(localA);
+  localB = grow64(localB);
+  childA = grow32(childA);
+  childB = grow32(childB);
+  visited = grow32(visited);
+  topo = new Int32Array(tapeCap);
+  stackNode = new Int32Array(tapeCap);
+  stackNext = new Int32Array(tapeCap);
+}
+
+/** Writes a node on the tape: its value, and for each child the local gradient d(node)/d(child). */
+function node(
+  data: number,
+  a: number,
+  da: number,
+  b: number,
+  db: number,
+): Value {
+  if (tapeSize === tapeCap) growTape();
+  const id = tapeSize++;
+  nodeData[id] = data;
+  nodeGrad[id] = 0;
+  childA[id] = a;
+  localA[id] = da;
+  childB[id] = b;
+  localB[id] = db;
+  return new Value(id);
+}
+
+/** Number of nodes on the tape: mark it after making the parameters, rewind to it with
+ * {@linkcode rewindTape}. */
+export function tapeLength(): number {
+  return tapeSize;
+}
+
+/** Forgets every node made after the first `length` ones; their handles must not be used again. */
+export function rewindTape(length: number): void {
+  tapeSize = length;
+}
+
+/** A scalar in the computation graph: its value, its gradient, its children. */
+export class Value {
+  /** The node's row on the tape. */
+  readonly id: number;
+
+  /** A handle to node `id`; make new nodes with {@linkcode Value.leaf} or the ops. */
+  constructor(id: number) {
+    this.id = id;
+  }
+
+  /** A node with no children: a parameter or a constant input. */
+  static leaf(data: number): Value {
+    return node(data, NO_CHILD, 0, NO_CHILD, 0);
+  }
+
+  /** The scalar computed in the forward pass. */
+  get data(): number {
+    return nodeData[this.id];
+  }
+  set data(x: number) {
+    nodeData[this.id] = x;
+  }
+
+  /** d(loss)/d(this node), filled in by backward(). */
+  get grad(): number {
+    return nodeGrad[this.id];
+  }
+  set grad(g: number) {
+    nodeGrad[this.id] = g;
+  }
+
+  /** The nodes this one was computed from (a constant operand is not a node). */
+  get children(): Value[] {
+    const out = [];
+    if (childA[this.id] !== NO_CHILD) out.push(new Value(childA[this.id]));
+    if (childB[this.id] !== NO_CHILD) out.push(new Value(childB[this.id]));
+    return out;
+  }
+
+  /** d(this)/d(child) for each child, in the order of `children`. */
+  get localGrads(): number[] {
+    const out = [];
+    if (childA[this.id] !== NO_CHILD) out.push(localA[this.id]);
+    if (childB[this.id] !== NO_CHILD) out.push(localB[this.id]);
+    return out;
+  }
+
+  // Each op states its forward value and its local gradients; backward() does the chaining.
+  // microgpt.py wraps a plain-number operand in a childless Value whose gradient nobody reads;
+  // here it is simply not a child, which changes no number.
+
+  /** this + other; d/dthis = 1, d/dother = 1. */
+  add(other: Value | number): Value {
+    const x = nodeData[this.id];
+    if (typeof other === "number") {
+      return node(x + other, this.id, 1, NO_CHILD, 0);
+    }
+    return node(x + nodeData[other.id], this.id, 1, other.id, 1);
+  }
+
+  /** this × other; d/dthis = other, d/dother = this. */
+  mul(other: Value | number): Value {
+    const x = nodeData[this.id];
+    if (typeof other === "number") {
+      return node(x * other, this.id, other, NO_CHILD, 0);
+    }
+    const y = nodeData[other.id];
+    return node(x * y, this.id, y, other.id, x);
+  }
+
+  /** this^k for a constant k; d/dthis = k·this^(k−1). */
+  pow(k: number): Value {
+    const x = nodeData[this.id];
+    return node(x ** k, this.id, k * x ** (k - 1), NO_CHILD, 0);
+  }
+
+  /** ln(this); d/dthis = 1/this. */
+  log(): Value {
+    const x = nodeData[this.id];
+    return node(Math.log(x), this.id, 1 / x, NO_CHILD, 0);
+  }
+
+  /** e^this; d/dthis = e^this. */
+  exp(): Value {
+    const e = Math.exp(nodeData[this.id]);
+    return node(e, this.id, e, NO_CHILD, 0);
+  }
+
+  /** max(0, this); d/dthis = 1 where this > 0, else 0. */
+  relu(): Value {
+    const x = nodeData[this.id];
+    return node(x > 0 ? x : 0, this.id, x > 0 ? 1 : 0, NO_CHILD, 0);
+  }
+
+  // The rest are built from the ops above exactly as microgpt.py builds them, because the shape
+  // of the graph decides the order in which gradients are summed, and so their last bits.
+
+  /** −this, as this × (−1). */
+  neg(): Value {
+    return this.mul(-1);
+  }
+
+  /** this − other, as this + (−other). */
+  sub(other: Value | number): Value {
+    return this.add(typeof other === "number" ? -other : other.neg());
+  }
+
+  /** this / other, as this × other^−1. */
+  div(other: Value | number): Value {
+    return this.mul(typeof other === "number" ? other ** -1 : other.pow(-1));
+  }
+
+  /** Fills in `grad` of every node this one depends on, with this node as the loss. */
+  backward(): void {
+    const n = topologicalOrder(this.id);
+    nodeGrad[this.id] = 1;
+    // Walk from the loss down: by the time a node is reached, every node that uses it (all later
+    // in the order) has already added its share, so its grad is complete and can be passed on.
+    for (let i = n - 1; i >= 0; i--) {
+      const v = topo[i];
+      const g = nodeGrad[v];
+      nodeGrad[childA[v]] += localA[v] * g;
+      const b = childB[v];
+      if (b !== NO_CHILD) nodeGrad[b] += localB[v] * g;
+    }
+  }
+}
+
+/** Orders the nodes below `root` children-first, into `topo`, and returns how many there are.
+ *
+ * The order is exactly that of microgpt.py's recursive build_topo (a depth-first walk that visits
+ * the children in order and lists a node after them), so every grad is summed in the same order.
+ * An explicit stack stands in for the recursion, so a deep graph cannot overflow the call stack.
+ * Leaves are left out: they have no children to pass a gradient to. */
+function topologicalOrder(root: number): number {
+  visitEpoch++;
+  let n = 0;
+  let top = 0;
+  stackNode[0] = root;
+  stackNext[0] = 0;
+  visited[root] = visitEpoch;
+  while (top >= 0) {
+    const v = stackNode[top];
+    const next = stackNext[top];
+    const child = next === 0 ? childA[v] : next === 1 ? childB[v] : NO_CHILD;
+    if (child === NO_CHILD) {
+      topo[n++] = v; // all children done
+      top--;
+      continue;
+    }
+    stackNext[top] = next + 1;
+    if (visited[child] === visitEpoch || childA[child] === NO_CHILD) continue;
+    visited[child] = visitEpoch;
+    top++;
+    stackNode[top] = child;
+    stackNext[top] = 0;
+  }
+  return n;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parameters: the knowledge of the model, random at first. Each matrix is a list of rows of
+// Values. Names follow GPT-2 as microgpt.py does: wte (token embeddings), wpe (position
+// embeddings), per layer the attention projections attn_wq/wk/wv/wo and the MLP's mlp_fc1/fc2,
+// and lm_head, which turns the final vector back into one score (logit) per token.
+
+/** A model: its settings, its named weight matrices, and all weights as one flat list. */
+export interface Model {
+  /** The settings the model was built with (shape and training). */
+  config: Config;
+  /** Number of distinct tokens, BOS included. */
+  vocabSize: number;
+  /** The weight matrices by their microgpt.py names, in microgpt.py's order. */
+  stateDict: Record<string, Value[][]>;
+  /** Every weight, flattened in the order of `stateDict`; Adam walks this list. */
+  params: Value[];
+  /** Tape length just after the parameters: each forward pass starts from here. */
+  tapeMark: number;
+}
+
+/** Names and shapes (rows × columns) of the weight matrices, in microgpt.py's order. */
+export function matrixShapes(
+  cfg: Config,
+  vocabSize: number,
+): [string, number, number][] {
+  const shapes: [string, number, number][] = [
+    ["wte", vocabSize, cfg.nEmbd],
+    ["wpe", cfg.blockSize, cfg.nEmbd],
+    ["lm_head", vocabSize, cfg.nEmbd],
+  ];
+  for (let i = 0; i < cfg.nLayer; i++) {
+    shapes.push([`layer${i}.attn_wq`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wk`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wv`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wo`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.mlp_fc1`, 4 * cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.mlp_fc2`, cfg.nEmbd, 4 * cfg.nEmbd]);
+  }
+  return shapes;
+}
+
+/** Makes a model whose weights come from `weight(name, row, col)`, in microgpt.py's order. */
+export function buildModel(
+  cfg: Config,
+  vocabSize: number,
+  weight: (name: string, row: number, col: number) => number,
+): Model {
+  // The parameters must be the first rows of the tape: each step rewinds to just after them.
+  rewindTape(0);
+  const stateDict: Record<string, Value[][]> = {};
+  const params: Value[] = [];
+  for (const [name, nout, nin] of matrixShapes(cfg, vocabSize)) {
+    const mat: Value[][] = [];
+    for (let r = 0; r < nout; r++) {
+      const row: Value[] = [];
+      for (let c = 0; c < nin; c++) row.push(Value.leaf(weight(name, r, c)));
+      mat.push(row);
+      params.push(...row);
+    }
+    stateDict[name] = mat;
+  }
+  return { config: cfg, vocabSize, stateDict, params, tapeMark: tapeLength() };
+}
+
+/** A fresh model: every weight drawn from a Gaussian with mean 0 and deviation `initStd`.
+ * Small weights keep the first logits near zero, so the first loss is near ln(vocabSize). */
+export function initModel(cfg: Config, vocabSize: number, rng: Random): Model {
+  return buildModel(cfg, vocabSize, () => rng.gauss(0, cfg.initStd));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The model: a function from (token, position, what came before) to one logit per next token.
+// It follows GPT-2 with microgpt.py's simplifications: RMSNorm instead of LayerNorm, no biases,
+// ReLU instead of GeLU.
+
+/** Python's `sum()` of Values, left to right. Python starts from the number 0; 0 + x is x, so we
+ * start from the first term and spare a node that would change no bit. */
+function sum(xs: Value[]): Value {
+  let s = xs[0];
+  for (let i = 1; i < xs.length; i++) s = s.add(xs[i]);
+  return s;
+}
+
+/** Matrix × vector: output i is the dot product of row i of `w` with `x`. */
+export function linear(x: Value[], w: Value[][]): Value[] {
+  const out: Value[] = [];
+  for (const row of w) {
+    let s = row[0].mul(x[0]);
+    for (let i = 1; i < x.length; i++) s = s.add(row[i].mul(x[i]));
+    out.push(s);
+  }
+  return out;
+}
+
+/** Turns scores into probabilities: exponentiate, then divide by the total. Subtracting the
+ * largest score first changes nothing mathematically and keeps exp() from overflowing. */
+export function softmax(logits: Value[]): Value[] {
+  let maxVal = -Infinity;
+  for (const v of logits) if (v.data > maxVal) maxVal = v.data;
+  const exps = logits.map((v) => v.sub(maxVal).exp());
+  const total = sum(exps);
+  return exps.map((e) => e.div(total));
+}
+
+/** Rescales x to root-mean-square 1. Unlike LayerNorm it does not subtract the mean, and like
+ * microgpt.py it has no learned gain: the next linear layer can scale its inputs anyway. */
+export function rmsnorm(x: Value[]): Value[] {
+  const squares = x.map((xi) => xi.mul(xi));
+  const ms = sum(squares).div(x.length);
+  const scale = ms.add(1e-5).pow(-0.5);
+  return x.map((xi) => xi.mul(scale));
+}
+
+/** One layer's cache: for each position seen so far, its key (or value) vector. */
+export type KVCache = Value[][][];
+
+/** An empty cache, one list per layer. */
+export function emptyCache(nLayer: number): KVCache {
+  const cache: KVCache = [];
+  for (let i = 0; i < nLayer; i++) cache.push([]);
+  return cache;
+}
+
+/** The forward pass for one token at position `posId`: returns the logits of the next token.
+ *
+ * Tokens are fed one at a time. Each call appends this position's key and value to the caches,
+ * and attention looks only at what the caches hold: the current position and those before it.
+ * That is what makes attention causal — the future has not been computed yet, so no mask is
+ * needed — and it is why sampling does not recompute earlier positions. */
+export function gpt(
+  model: Model,
+  tokenId: number,
+  posId: number,
+  keys: KVCache,
+  values: KVCache,
+): Value[] {
+  const { nEmbd, nHead, nLayer } = model.config;
+  const sd = model.stateDict;
+  const headDim = nEmbd / nHead;
+  const tokEmb = sd.wte[tokenId]; // what the token is
+  const posEmb = sd.wpe[posId]; // where it is
+  let x = tokEmb.map((t, i) => t.add(posEmb[i]));
+  // Not redundant with the norm inside the block: the residual stream below starts from here.
+  x = rmsnorm(x);
+
+  for (let li = 0; li < nLayer; li++) {
+    // 1) Multi-head attention: each position asks (query) and offers (key, value); a head mixes
+    // the values of earlier positions, weighted by how well their keys match its query.
+    // Pre-norm: the block reads a normalized copy, and its output is added to the unnormalized x.
+    let xResidual = x;
+    x = rmsnorm(x);
+    const q = linear(x, sd[`layer${li}.attn_wq`]);
+    const k = linear(x, sd[`layer${li}.attn_wk`]);
+    const v = linear(x, sd[`layer${li}.attn_wv`]);
+    keys[li].push(k);
+    values[li].push(v);
+    const ks = keys[li];
+    const vs = values[li];
+    const xAttn: Value[] = [];
+    for (let h = 0; h < nHead; h++) {
+      const hs = h * headDim;
+      // Dot products grow with the width; dividing by sqrt(headDim) keeps softmax from saturating.
+      const attnLogits: Value[] = [];
+      for (let t = 0; t < ks.length; t++) {
+        let s = q[hs].mul(ks[t][hs]);
+        for (let j = 1; j < headDim; j++) {
+          s = s.add(q[hs + j].mul(ks[t][hs + j]));
+        }
+        attnLogits.push(s.div(headDim ** 0.5));
+      }
+      const attnWeights = softmax(attnLogits);
+      for (let j = 0; j < headDim; j++) {
+        let s = attnWeights[0].mul(vs[0][hs + j]);
+        for (let t = 1; t < vs.length; t++) {
+          s = s.add(attnWeights[t].mul(vs[t][hs + j]));
+        }
+        xAttn.push(s);
+      }
+    }
+    x = linear(xAttn, sd[`layer${li}.attn_wo`]);
+    x = x.map((a, i) => a.add(xResidual[i])); // residual: the block adds to x, never replaces it
+    // 2) MLP: widen to 4×nEmbd, keep the positive part, project back; this is per-position work.
+    xResidual = x;
+    x = rmsnorm(x);
+    x = linear(x, sd[`layer${li}.mlp_fc1`]);
+    x = x.map((xi) => xi.relu());
+    x = linear(x, sd[`layer${li}.mlp_fc2`]);
+    x = x.map((a, i) => a.add(xResidual[i]));
+  }
+
+  return linear(x, sd.lm_head);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Training. The loss at each position is −log(probability the model gave to the true next
+// token): 0 when it was certain and right, ln(vocabSize) ≈ 3.3 when it guesses uniformly.
+// Adam then moves every weight against its gradient, scaled per weight by running averages.
+
+/** Adam's running averages, one pair per parameter. */
+export class Adam {
+  /** First moment: a running mean of each parameter's gradient (momentum). */
+  readonly m: Float64Array;
+  /** Second moment: a running mean of each squared gradient (its typical size). */
+  readonly v: Float64Array;
+
+  /** Zeroed moments for `n` parameters. */
+  constructor(n: number) {
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+  }
+
+  /** Updates every parameter from its gradient at training step `step` (0-based) of `numSteps`,
+   * then zeroes the gradient for the next step. */
+  update(params: Value[], cfg: Config, step: number): void {
+    const { beta1, beta2, epsAdam } = cfg;
+    const lrT = cfg.learningRate * (1 - step / cfg.numSteps); // linear decay to 0
+    // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
+    const c1 = 1 - beta1 ** (step + 1);
+    const c2 = 1 - beta2 ** (step + 1);
+    const { m, v } = this;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i].id;
+      const g = nodeGrad[p];
+      m[i] = beta1 * m[i] + (1 - beta1) * g;
+      v[i] = beta2 * v[i] + (1 - beta2) * g ** 2;
+      const mHat = m[i] / c1;
+      const vHat = v[i] / c2;
+      nodeData[p] -= lrT * mHat / (vHat ** 0.5 + epsAdam);
+      nodeGrad[p] = 0;
+    }
+  }
+}
+
+/** The mean loss over one document's positions, as a node of a fresh graph. Position i is
+ * trained to predict token i+1 from tokens 0..i; documents longer than blockSize are cut. */
+export function forwardLoss(model: Model, tokens: number[]): Value {
+  const { nLayer, blockSize } = model.config;
+  rewindTape(model.tapeMark); // the previous step's graph is no longer needed
+  const n = Math.min(blockSize, tokens.length - 1);
+  const keys = emptyCache(nLayer);
+  const values = emptyCache(nLayer);
+  const losses: Value[] = [];
+  for (let posId = 0; posId < n; posId++) {
+    const logits = gpt(model, tokens[posId], posId, keys, values);
+    const probs = softmax(logits);
+    losses.push(probs[tokens[posId + 1]].log().neg());
+  }
+  return sum(losses).mul(1 / n);
+}
+
+/** One training step on one document: forward, backward, Adam. Returns the loss. */
+export function trainStep(
+  model: Model,
+  adam: Adam,
+  tokens: number[],
+  step: number,
+): number {
+  const loss = forwardLoss(model, tokens);
+  loss.backward();
+  adam.update(model.params, model.config, step);
+  return loss.data;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Inference: start from BOS, and at each position draw the next token from the model's
+// distribution until it draws BOS (the end) or the context is full. The temperature divides the
+// logits first: below 1 it sharpens the distribution towards the likeliest tokens (safer, more
+// repetitive names), above 1 it flattens it (more inventive, more misspelled).
+
+/** Invents one document with the model. */
+export function sample(
+  model: Model,
+  tok: Tokenizer,
+  rng: Random,
+  temperature: number,
+): string {
+  const { nLayer, blockSize } = model.config;
+  rewindTape(model.tapeMark);
+  const keys = emptyCache(nLayer);
+  const values = emptyCache(nLayer);
+  let tokenId = tok.bos;
+  let out = "";
+  for (let posId = 0; posId < blockSize; posId++) {
+    const logits = gpt(model, tokenId, posId, keys, values);
+    const probs = softmax(logits.map((l) => l.div(temperature)));
+    tokenId = rng.choices(probs.map((p) => p.data));
+    if (tokenId === tok.bos) break;
+    out += tok.chars[tokenId];
+  }
+  return out;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing, byte for byte as microgpt.py prints.
+
+/** Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals, ties to even.
+ * (`toFixed` rounds exact ties away from zero; they occur only at odd multiples of 1/32.) */
+export function formatFixed4(x: number): string {
+  const scaled = x * 32; // exact: a power-of-two scale
+  if (Number.isInteger(scaled) && scaled % 2 !== 0) {
+    const five = x.toFixed(5); // exact, ends in "5"
+    const kept = five.slice(0, -1);
+    const lastKept = Number(kept[kept.length - 1]);
+    if (lastKept % 2 === 0) return kept === "-0.0000" ? "-0.0000" : kept;
+  }
+  return x.toFixed(4);
+}
+
+/** Python's `f"{n:{width}d}"`: right-aligned in `width` columns. */
+export function padInt(n: number, width: number): string {
+  return String(n).padStart(width, " ");
+}
+
+const encoder = new TextEncoder();
+
+/** Writes all of `text` to stdout (writeSync may write only part of it). */
+function write(text: string): void {
+  const bytes = encoder.encode(text);
+  let done = 0;
+  while (done < bytes.length) {
+    done += Deno.stdout.writeSync(bytes.subarray(done));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The run, in microgpt.py's order.
+
+/** Trains on `text` and prints what microgpt.py prints. */
+export function run(cfg: Config, text: string): void {
+  const rng = new Random(cfg.seed);
+  const docs = parseDocs(text);
+  rng.shuffle(docs);
+  write(`num docs: ${docs.length}\n`);
+  const tok = new Tokenizer(docs);
+  write(`vocab size: ${tok.vocabSize}\n`);
+  const model = initModel(cfg, tok.vocabSize, rng);
+  write(`num params: ${model.params.length}\n`);
+
+  const adam = new Adam(model.params.length);
+  for (let step = 0; step < cfg.numSteps; step++) {
+    const tokens = tok.encode(docs[step % docs.length]);
+    const loss = trainStep(model, adam, tokens, step);
+    // "\r" rewrites the line in a terminal, so the loss visibly falls in place.
+    write(
+      `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | loss ${
+        formatFixed4(loss)
+      }\r`,
+    );
+  }
+
+  write("\n--- inference (new, hallucinated names) ---\n");
+  for (let i = 0; i < cfg.numSamples; i++) {
+    write(
+      `sample ${padInt(i + 1, 2)}: ${
+        sample(model, tok, rng, cfg.temperature)
+      }\n`,
+    );
+  }
+}
+
+/** The command-line entry point. */
+export function main(_args: string[]): number {
+  run({ ...DEFAULTS }, bundledInput);
+  return 0;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Appendix: randomness. JavaScript's Math.random cannot be seeded, and to print microgpt.py's
+// numbers we need Python's exact stream. This is the part of CPython's `random` module that
+// microgpt.py uses: the Mersenne Twister MT19937 and the same recipes on top of it.
+
+const MT_N = 624;
+const MT_M = 397;
+
+/** A seeded random number generator that reproduces CPython's `random.Random`. */
+export class Random {
+  #mt = new Uint32Array(MT_N);
+  #index = MT_N;
+  #gaussNext: number | null = null;
+
+  /** Seeds as Python's `random.seed(seed)` does for a non-negative integer. */
+  constructor(seed: number | bigint) {
+    let n = BigInt(seed);
+    if (n < 0n) n = -n; // Python seeds with the absolute value
+    // The seed is split into 32-bit words, least significant first; 0 is one word.
+    const key: number[] = [];
+    do {
+      key.push(Number(n & 0xffffffffn));
+      n >>= 32n;
+    } while (n > 0n);
+    this.#initByArray(key);
+  }
+
+  #initGenrand(s: number): void {
+    const mt = this.#mt;
+    mt[0] = s;
+    for (let i = 1; i < MT_N; i++) {
+      const prev = mt[i - 1];
+      mt[i] = Math.imul(1812433253, prev ^ (prev >>> 30)) + i; // stored mod 2^32
+    }
+    this.#index = MT_N;
+  }
+
+  #initByArray(key: number[]): void {
+    this.#initGenrand(19650218);
+    const mt = this.#mt;
+    let i = 1;
+    let j = 0;
+    for (let k = Math.max(MT_N, key.length); k > 0; k--) {
+      const prev = mt[i - 1];
+      mt[i] = (mt[i] ^ Math.imul(prev ^ (prev >>> 30), 1664525)) + key[j] + j;
+      i++;
+      j++;
+      if (i >= MT_N) {
+        mt[0] = mt[MT_N - 1];
+        i = 1;
+      }
+      if (j >= key.length) j = 0;
+    }
+    for (let k = MT_N - 1; k > 0; k--) {
+      const prev = mt[i - 1];
+      mt[i] = (mt[i] ^ Math.imul(prev ^ (prev >>> 30), 1566083941)) - i;
+      i++;
+      if (i >= MT_N) {
+        mt[0] = mt[MT_N - 1];
+        i = 1;
+      }
+    }
+    mt[0] = 0x80000000;
+  }
+
+  /** The next raw 32-bit output of MT19937. */
+  uint32(): number {
+    const mt = this.#mt;
+    if (this.#index >= MT_N) {
+      for (let k = 0; k < MT_N; k++) {
+        const y = (mt[k] & 0x80000000) | (mt[(k + 1) % MT_N] & 0x7fffffff);
+        mt[k] = mt[(k + MT_M) % MT_N] ^ (y >>> 1) ^ (y & 1 ? 0x9908b0df : 0);
+      }
+      this.#index = 0;
+    }
+    let y = mt[this.#index++];
+    y ^= y >>> 11;
+    y ^= (y << 7) & 0x9d2c5680;
+    y ^= (y << 15) & 0xefc60000;
+    y ^= y >>> 18;
+    return y >>> 0;
+  }
+
+  /** A float in [0, 1) with 53 random bits, as Python's `random.random()`. */
+  random(): number {
+    const a = this.uint32() >>> 5;
+    const b = this.uint32() >>> 6;
+    return (a * 67108864 + b) / 9007199254740992;
+  }
+
+  /** A normal deviate, as Python's `random.gauss(mu, sigma)`: Box–Muller makes two at a time and
+   * keeps the second for the next call. */
+  gauss(mu: number, sigma: number): number {
+    let z = this.#gaussNext;
+    this.#gaussNext = null;
+    if (z === null) {
+      const x2pi = this.random() * (2 * Math.PI);
+      const g2rad = Math.sqrt(-2 * Math.log(1 - this.random()));
+      z = Math.cos(x2pi) * g2rad;
+      this.#gaussNext = Math.sin(x2pi) * g2rad;
+    }
+    return mu + z * sigma;
+  }
+
+  /** A uniform integer in [0, n) for 1 ≤ n ≤ 2^32, as Python's `_randbelow`: take as many top
+   * bits of one output as n needs, and retry while the result is too large. */
+  randbelow(n: number): number {
+    const k = 32 - Math.clz32(n); // n.bit_length()
+    let r = k === 0 ? 0 : this.uint32() >>> (32 - k);
+    while (r >= n) r = this.uint32() >>> (32 - k);
+    return r;
+  }
+
+  /** Shuffles in place, as Python's `random.shuffle` (Fisher–Yates from the end). */
+  shuffle<T>(x: T[]): void {
+    for (let i = x.length - 1; i >= 1; i--) {
+      const j = this.randbelow(i + 1);
+      const t = x[i];
+      x[i] = x[j];
+      x[j] = t;
+    }
+  }
+
+  /** One index drawn with probability proportional to its weight, as Python's
+   * `random.choices(range(len(weights)), weights)[0]`. */
+  choices(weights: number[]): number {
+    const cum = new Float64Array(weights.length);
+    let acc = weights[0];
+    cum[0] = acc;
+    for (let i = 1; i < weights.length; i++) {
+      acc = acc + weights[i];
+      cum[i] = acc;
+    }
+    const x = this.random() * cum[cum.length - 1];
+    // bisect_right over cum, never past the last index
+    let lo = 0;
+    let hi = cum.length - 1;
+    while (lo < hi) {
+      const mid = (lo + hi) >> 1;
+      if (x < cum[mid]) hi = mid;
+      else lo = mid + 1;
+    }
+    return lo;
+  }
+}
+
+if (import.meta.main) Deno.exit(main(Deno.args));
