@@ -28,6 +28,7 @@
  * @module
  */
 
+import { parseArgs } from "node:util";
 import bundledInput from "./input.txt" with { type: "text" };
 
 // ---------------------------------------------------------------------------------------------
@@ -87,37 +88,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
 
 /** Characters Python's `str.strip()` removes: everything for which `str.isspace()` is true. */
 const PY_WHITESPACE = new Set(
-  [
-    0x09,
-    0x0a,
-    0x0b,
-    0x0c,
-    0x0d,
-    0x1c,
-    0x1d,
-    0x1e,
-    0x1f,
-    0x20,
-    0x85,
-    0xa0,
-    0x1680,
-    0x2000,
-    0x2001,
-    0x2002,
-    0x2003,
-    0x2004,
-    0x2005,
-    0x2006,
-    0x2007,
-    0x2008,
-    0x2009,
-    0x200a,
-    0x2028,
-    0x2029,
-    0x202f,
-    0x205f,
-    0x3000,
-  ].map((c) => String.fromCodePoint(c)),
+  "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" +
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
 );
 
 /** Strips leading and trailing whitespace exactly as Python's `str.strip()` does.
@@ -703,15 +675,11 @@ export function trainStep(
 // Inference: start from BOS, and at each position draw the next token from the model's
 // distribution until it draws BOS (the end) or the context is full. The temperature divides the
 // logits first: below 1 it sharpens the distribution towards the likeliest tokens (safer, more
-// repetitive names), above 1 it flattens it (more inventive, more misspelled).
+// repetitive names), above 1 it flattens it (more inventive, more misspelled). Temperature 0 is
+// the limit of that sharpening: always the likeliest token, and no random draw at all.
 
 /** Invents one document with the model. */
-export function sample(
-  model: Model,
-  tok: Tokenizer,
-  rng: Random,
-  temperature: number,
-): string {
+export function sample(model: Model, tok: Tokenizer, rng: Random, temperature: number): string {
   const { nLayer, blockSize } = model.config;
   rewindTape(model.tapeMark);
   const keys = emptyCache(nLayer);
@@ -720,12 +688,129 @@ export function sample(
   let out = "";
   for (let posId = 0; posId < blockSize; posId++) {
     const logits = gpt(model, tokenId, posId, keys, values);
-    const probs = softmax(logits.map((l) => l.div(temperature)));
-    tokenId = rng.choices(probs.map((p) => p.data));
+    if (temperature === 0) {
+      tokenId = argmax(logits.map((l) => l.data));
+    } else {
+      const probs = softmax(logits.map((l) => l.div(temperature)));
+      tokenId = rng.choices(probs.map((p) => p.data));
+    }
     if (tokenId === tok.bos) break;
     out += tok.chars[tokenId];
   }
   return out;
+}
+
+/** The index of the largest number, the first one on ties. */
+export function argmax(xs: number[]): number {
+  let best = 0;
+  for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
+  return best;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Saving and loading. A saved model is JSON: a format tag and version, the shape, the vocabulary
+// (token ids only mean something together with the characters they stand for) and every matrix
+// by its microgpt.py name. JSON writes a float64 in the shortest form that reads back to the same
+// bits, so saved weights round-trip exactly.
+
+const MODEL_FORMAT = "microgpt.ts model";
+const MODEL_VERSION = 1;
+
+/** A saved model as JSON text. */
+export function modelToJSON(model: Model, tok: Tokenizer): string {
+  const { nEmbd, nHead, nLayer, blockSize } = model.config;
+  const stateDict: Record<string, number[][]> = {};
+  for (const [name, mat] of Object.entries(model.stateDict)) {
+    stateDict[name] = mat.map((row) => row.map((p) => p.data));
+  }
+  const saved = {
+    format: MODEL_FORMAT,
+    version: MODEL_VERSION,
+    n_embd: nEmbd,
+    n_head: nHead,
+    n_layer: nLayer,
+    block_size: blockSize,
+    vocab: tok.chars,
+    state_dict: stateDict,
+  };
+  return JSON.stringify(saved) + "\n";
+}
+
+/** Reads a saved model. Everything is checked before use; a file that does not fit throws an
+ * Error naming what is wrong. The shape comes from the file, the other settings from `cfg`. */
+export function modelFromJSON(text: string, cfg: Config): { model: Model; tok: Tokenizer } {
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`not valid JSON (${(err as Error).message}); is the file truncated?`);
+  }
+  if (!isRecord(saved) || saved.format !== MODEL_FORMAT) {
+    throw new Error(`not a saved microgpt.ts model (no "format": "${MODEL_FORMAT}")`);
+  }
+  if (saved.version !== MODEL_VERSION) {
+    throw new Error(`format version ${saved.version} is not supported (only ${MODEL_VERSION})`);
+  }
+  const shape = (key: string): number => {
+    const n = saved[key];
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < 1) {
+      throw new Error(`"${key}" must be an integer >= 1, not ${JSON.stringify(n)}`);
+    }
+    return n;
+  };
+  const loadedCfg: Config = {
+    ...cfg,
+    nEmbd: shape("n_embd"),
+    nHead: shape("n_head"),
+    nLayer: shape("n_layer"),
+    blockSize: shape("block_size"),
+  };
+  if (loadedCfg.nEmbd % loadedCfg.nHead !== 0) {
+    throw new Error(`n_embd ${loadedCfg.nEmbd} is not divisible by n_head ${loadedCfg.nHead}`);
+  }
+  const vocab = saved.vocab;
+  if (!Array.isArray(vocab) || vocab.length === 0) {
+    throw new Error(`"vocab" must be a non-empty list of characters`);
+  }
+  for (const ch of vocab) {
+    if (typeof ch !== "string" || [...ch].length !== 1) {
+      throw new Error(`"vocab" entry ${JSON.stringify(ch)} is not a single character`);
+    }
+  }
+  if (new Set(vocab).size !== vocab.length) throw new Error(`"vocab" repeats a character`);
+  const tok = new Tokenizer([], vocab as string[]);
+
+  const sd = saved.state_dict;
+  if (!isRecord(sd)) throw new Error(`"state_dict" is missing`);
+  const shapes = matrixShapes(loadedCfg, tok.vocabSize);
+  const expected = new Set(shapes.map(([name]) => name));
+  for (const name of Object.keys(sd)) {
+    if (!expected.has(name)) throw new Error(`state_dict has an unexpected matrix "${name}"`);
+  }
+  for (const [name, nout, nin] of shapes) {
+    const mat = sd[name];
+    if (!Array.isArray(mat)) throw new Error(`state_dict lacks the matrix "${name}"`);
+    if (mat.length !== nout) {
+      throw new Error(`${name} has ${mat.length} rows, expected ${nout}`);
+    }
+    mat.forEach((row: unknown, r) => {
+      if (!Array.isArray(row) || row.length !== nin) {
+        throw new Error(`${name} row ${r} does not have ${nin} numbers`);
+      }
+      row.forEach((w: unknown, c) => {
+        if (typeof w !== "number" || !Number.isFinite(w)) {
+          throw new Error(`${name}[${r}][${c}] is ${JSON.stringify(w)}, not a finite number`);
+        }
+      });
+    });
+  }
+  const weights = sd as Record<string, number[][]>;
+  const model = buildModel(loadedCfg, tok.vocabSize, (name, r, c) => weights[name][r][c]);
+  return { model, tok };
+}
+
+function isRecord(x: unknown): x is Record<string, unknown> {
+  return typeof x === "object" && x !== null && !Array.isArray(x);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -736,10 +821,8 @@ export function sample(
 export function formatFixed4(x: number): string {
   const scaled = x * 32; // exact: a power-of-two scale
   if (Number.isInteger(scaled) && scaled % 2 !== 0) {
-    const five = x.toFixed(5); // exact, ends in "5"
-    const kept = five.slice(0, -1);
-    const lastKept = Number(kept[kept.length - 1]);
-    if (lastKept % 2 === 0) return kept === "-0.0000" ? "-0.0000" : kept;
+    const kept = x.toFixed(5).slice(0, -1); // toFixed(5) is exact here and ends in "5"
+    if (Number(kept[kept.length - 1]) % 2 === 0) return kept;
   }
   return x.toFixed(4);
 }
@@ -755,51 +838,343 @@ const encoder = new TextEncoder();
 function write(text: string): void {
   const bytes = encoder.encode(text);
   let done = 0;
-  while (done < bytes.length) {
-    done += Deno.stdout.writeSync(bytes.subarray(done));
+  while (done < bytes.length) done += Deno.stdout.writeSync(bytes.subarray(done));
+}
+
+// ---------------------------------------------------------------------------------------------
+// The command line. Each of microgpt.py's constants is a flag. Every mistake gets one line on
+// stderr and an exit code — 2 for a wrong command line, 1 for anything else — never a stack trace.
+
+/** A mistake to report in one line, with the exit code it deserves. */
+export class CliError extends Error {
+  /** 2 for a wrong command line, 1 for anything else. */
+  readonly exitCode: number;
+  /** An error with the one-line message to print after "error: ". */
+  constructor(message: string, exitCode: number) {
+    super(message);
+    this.exitCode = exitCode;
+  }
+}
+
+const usageError = (message: string) => new CliError(message, 2);
+
+/** The text of `--help`. */
+export const USAGE = `Usage: deno run [--allow-read] [--allow-write] microgpt.ts [options]
+
+Trains a tiny GPT on a list of documents (one per line) and invents new ones. For the same data,
+seed and settings it prints exactly what Karpathy's microgpt.py prints.
+
+Options (default in brackets):
+  --input PATH        training text, one document per line; needs --allow-read
+                      [the bundled input.txt: 8,422 names]
+  --seed N            random seed, integer >= 0, as Python's random.seed(N) [42]
+  --steps N           training steps, integer >= 0; also sets the learning-rate decay [1000]
+  --n-embd N          embedding width, integer >= 1, divisible by --n-head [16]
+  --n-head N          attention heads, integer >= 1 [4]
+  --n-layer N         transformer blocks, integer >= 1 [1]
+  --block-size N      context length in tokens, integer >= 1; longer documents are cut [16]
+  --lr X              peak learning rate, > 0; decays linearly to 0 over the steps [0.01]
+  --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
+  --samples N         names to invent after training, integer >= 0 [20]
+  --save PATH         after training, write the model as JSON; needs --allow-write
+  --load PATH         start from a saved model instead of random weights; needs --allow-read.
+                      Shape and vocabulary come from the file. Training continues from its
+                      weights with fresh Adam moments; --steps 0 only samples. With the seed of
+                      the run that saved it, --steps 0 prints that run's samples again.
+  -h, --help          show this help and exit
+
+Cost: a training step builds a graph of about T*L*(24*E^2 + 2*T*E) + 2*T*V*E scalar nodes
+(T = tokens in the document, at most the block size; L layers, E = n_embd, V = vocab size) at
+about 60 bytes each, and its time grows alike. The defaults build ~56,000 nodes per step;
+--n-layer 4 --n-embd 64 --block-size 64 builds ~28 million (about 1.7 GB).
+`;
+
+/** What the command line asks for. */
+export interface Options {
+  /** The run's settings: the defaults, overridden by the flags. */
+  cfg: Config;
+  /** Training text to read, or undefined for the bundled input.txt. */
+  input?: string;
+  /** Where to save the trained model. */
+  save?: string;
+  /** A saved model to start from. */
+  load?: string;
+  /** The shape flags given explicitly (they must agree with a loaded model). */
+  shapeFlags: string[];
+  /** Print the usage and exit. */
+  help: boolean;
+}
+
+const SHAPE_FLAGS = {
+  "n-embd": "nEmbd",
+  "n-head": "nHead",
+  "n-layer": "nLayer",
+  "block-size": "blockSize",
+} as const;
+
+/** Parses the arguments (after the script name); throws a CliError with exit code 2. */
+export function parseCommandLine(args: string[]): Options {
+  const flag = { type: "string" } as const;
+  let values;
+  try {
+    ({ values } = parseArgs({
+      args,
+      strict: true,
+      allowPositionals: false,
+      options: {
+        input: flag,
+        seed: flag,
+        steps: flag,
+        "n-embd": flag,
+        "n-head": flag,
+        "n-layer": flag,
+        "block-size": flag,
+        lr: flag,
+        temperature: flag,
+        samples: flag,
+        save: flag,
+        load: flag,
+        help: { type: "boolean", short: "h" },
+      },
+    }));
+  } catch (err) {
+    throw usageError(describeParseError(err));
+  }
+  const cfg: Config = { ...DEFAULTS };
+  if (values.seed !== undefined) {
+    if (!/^[0-9]+$/.test(values.seed)) {
+      throw usageError(`--seed must be a whole number >= 0, not ${JSON.stringify(values.seed)}`);
+    }
+    cfg.seed = BigInt(values.seed); // any size, as Python's seeds
+  }
+  if (values.steps !== undefined) cfg.numSteps = integer("steps", values.steps, 0);
+  if (values.samples !== undefined) cfg.numSamples = integer("samples", values.samples, 0);
+  const shapeFlags: string[] = [];
+  for (const [name, key] of Object.entries(SHAPE_FLAGS)) {
+    const text = values[name as keyof typeof SHAPE_FLAGS];
+    if (text === undefined) continue;
+    cfg[key] = integer(name, text, 1);
+    shapeFlags.push(name);
+  }
+  if (cfg.nEmbd % cfg.nHead !== 0) {
+    throw usageError(`--n-embd ${cfg.nEmbd} must be divisible by --n-head ${cfg.nHead}`);
+  }
+  if (values.lr !== undefined) cfg.learningRate = real("lr", values.lr, false);
+  if (values.temperature !== undefined) {
+    cfg.temperature = real("temperature", values.temperature, true);
+  }
+  return {
+    cfg,
+    input: values.input,
+    save: values.save,
+    load: values.load,
+    shapeFlags,
+    help: values.help ?? false,
+  };
+}
+
+/** One line for what parseArgs rejected (its own messages can span lines). */
+function describeParseError(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? String(err);
+  const option = message.match(/'(-[^' ]*)/)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return `unknown option ${option} (see --help)`;
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    return `unexpected argument ${
+      message.match(/'([^']*)'/)?.[1]
+    }: every setting is a flag (see --help)`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (message.includes("ambiguous")) {
+      return `${option} needs a value; write ${option}=VALUE for one that starts with "-"`;
+    }
+    if (message.includes("does not take an argument")) return `${option} takes no value`;
+    return `${option} needs a value`;
+  }
+  return message.split("\n")[0];
+}
+
+/** A whole-number flag value >= min. */
+function integer(name: string, text: string, min: number): number {
+  if (!/^[0-9]+$/.test(text)) {
+    throw usageError(`--${name} must be a whole number >= ${min}, not ${JSON.stringify(text)}`);
+  }
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw usageError(`--${name} ${text} is too large`);
+  if (n < min) throw usageError(`--${name} must be >= ${min}, not ${text}`);
+  return n;
+}
+
+/** A finite number flag value, > 0 or (with `zeroOk`) >= 0. */
+function real(name: string, text: string, zeroOk: boolean): number {
+  const n = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n)) {
+    throw usageError(`--${name} must be a finite number, not ${JSON.stringify(text)}`);
+  }
+  if (zeroOk ? n < 0 : n <= 0) {
+    throw usageError(`--${name} must be ${zeroOk ? ">=" : ">"} 0, not ${text}`);
+  }
+  return n;
+}
+
+/** A file's text, decoded as strict UTF-8 (as Python's open() reads it). */
+function readText(path: string, flag: string): string {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
+    throw new CliError(`reading ${path} (${flag}) needs read permission: add --allow-read`, 1);
+  }
+  let bytes: Uint8Array;
+  try {
+    bytes = Deno.readFileSync(path);
+  } catch (err) {
+    throw fileError("read", path, err);
+  }
+  try {
+    return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
+  } catch {
+    throw new CliError(`${path} is not UTF-8 text`, 1);
+  }
+}
+
+/** One line for a failed file operation. */
+function fileError(action: string, path: string, err: unknown): CliError {
+  if (err instanceof Deno.errors.NotFound) {
+    return new CliError(`cannot ${action} ${path}: no such file or directory`, 1);
+  }
+  if (err instanceof Deno.errors.IsADirectory) {
+    return new CliError(`cannot ${action} ${path}: it is a directory`, 1);
+  }
+  if (err instanceof Deno.errors.PermissionDenied) {
+    return new CliError(`cannot ${action} ${path}: permission denied`, 1);
+  }
+  return new CliError(`cannot ${action} ${path}: ${(err as Error).message}`, 1);
+}
+
+/** Checks that `path` can be written, before any training: writes and removes a temporary file
+ * beside it (the same one saveModel writes). */
+function checkSavePath(path: string): void {
+  if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
+    throw new CliError(`writing ${path} (--save) needs write permission: add --allow-write`, 1);
+  }
+  const tmp = `${path}.tmp`;
+  try {
+    Deno.writeTextFileSync(tmp, "");
+    Deno.removeSync(tmp);
+  } catch (err) {
+    throw fileError("save to", path, err);
+  }
+}
+
+/** Writes `text` to a temporary file beside `path`, then renames it into place, so that an
+ * interrupted run never leaves half a file behind. */
+function saveText(path: string, text: string): void {
+  const tmp = `${path}.tmp`;
+  try {
+    Deno.writeTextFileSync(tmp, text);
+    Deno.renameSync(tmp, path);
+  } catch (err) {
+    throw fileError("save to", path, err);
   }
 }
 
 // ---------------------------------------------------------------------------------------------
 // The run, in microgpt.py's order.
 
-/** Trains on `text` and prints what microgpt.py prints. */
-export function run(cfg: Config, text: string): void {
-  const rng = new Random(cfg.seed);
+/** Trains and samples as the options say, printing what microgpt.py prints. */
+export function run(opts: Options): void {
+  // Everything that can fail is checked before the first line is printed.
+  const text = opts.input === undefined ? bundledInput : readText(opts.input, "--input");
   const docs = parseDocs(text);
+  if (docs.length === 0) {
+    throw new CliError(`${opts.input} has no documents: every line is empty or whitespace`, 1);
+  }
+  let loaded: { model: Model; tok: Tokenizer } | undefined;
+  if (opts.load !== undefined) {
+    try {
+      loaded = modelFromJSON(readText(opts.load, "--load"), opts.cfg);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw new CliError(`cannot load ${opts.load}: ${(err as Error).message}`, 1);
+    }
+    if (opts.cfg.numSteps > 0) {
+      for (const doc of docs) {
+        for (const ch of doc) {
+          if (loaded.tok.id(ch) !== undefined) continue;
+          throw new CliError(
+            `cannot train ${opts.load} on this text: its vocabulary lacks ${JSON.stringify(ch)}`,
+            1,
+          );
+        }
+      }
+    }
+    for (const name of opts.shapeFlags) {
+      const key = SHAPE_FLAGS[name as keyof typeof SHAPE_FLAGS];
+      if (loaded.model.config[key] !== opts.cfg[key]) {
+        throw new CliError(
+          `--${name} ${opts.cfg[key]} does not match ${opts.load}, which has ${
+            loaded.model.config[key]
+          }; leave the shape flags out with --load`,
+          1,
+        );
+      }
+    }
+  }
+  if (opts.save !== undefined) checkSavePath(opts.save);
+
+  const rng = new Random(opts.cfg.seed);
   rng.shuffle(docs);
   write(`num docs: ${docs.length}\n`);
-  const tok = new Tokenizer(docs);
+  const tok = loaded?.tok ?? new Tokenizer(docs);
   write(`vocab size: ${tok.vocabSize}\n`);
-  const model = initModel(cfg, tok.vocabSize, rng);
+  let model: Model;
+  if (loaded === undefined) {
+    model = initModel(opts.cfg, tok.vocabSize, rng);
+  } else {
+    model = loaded.model;
+    // Draw the initial weights anyway and drop them, so the generator stands where it would
+    // after a fresh init: the samples then depend on the weights alone, not on how they came.
+    for (let i = 0; i < model.params.length; i++) rng.gauss(0, model.config.initStd);
+  }
   write(`num params: ${model.params.length}\n`);
+  const cfg = model.config;
 
   const adam = new Adam(model.params.length);
   for (let step = 0; step < cfg.numSteps; step++) {
     const tokens = tok.encode(docs[step % docs.length]);
     const loss = trainStep(model, adam, tokens, step);
+    if (!Number.isFinite(loss)) {
+      throw new CliError(
+        `the loss became ${loss} at step ${step + 1}; try a lower --lr (it is ${cfg.learningRate})`,
+        1,
+      );
+    }
     // "\r" rewrites the line in a terminal, so the loss visibly falls in place.
     write(
-      `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | loss ${
-        formatFixed4(loss)
-      }\r`,
+      `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | loss ${formatFixed4(loss)}\r`,
     );
   }
+  if (opts.save !== undefined) saveText(opts.save, modelToJSON(model, tok));
 
   write("\n--- inference (new, hallucinated names) ---\n");
   for (let i = 0; i < cfg.numSamples; i++) {
-    write(
-      `sample ${padInt(i + 1, 2)}: ${
-        sample(model, tok, rng, cfg.temperature)
-      }\n`,
-    );
+    write(`sample ${padInt(i + 1, 2)}: ${sample(model, tok, rng, cfg.temperature)}\n`);
   }
 }
 
-/** The command-line entry point. */
-export function main(_args: string[]): number {
-  run({ ...DEFAULTS }, bundledInput);
-  return 0;
+/** The command-line entry point: returns the exit code. */
+export function main(args: string[]): number {
+  try {
+    const opts = parseCommandLine(args);
+    if (opts.help) {
+      write(USAGE);
+      return 0;
+    }
+    run(opts);
+    return 0;
+  } catch (err) {
+    const exitCode = err instanceof CliError ? err.exitCode : 1;
+    console.error(`error: ${(err as Error)?.message ?? String(err)}`.split("\n")[0]);
+    return exitCode;
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
