@@ -678,21 +678,52 @@ export function trainStep(
 // repetitive names), above 1 it flattens it (more inventive, more misspelled). Temperature 0 is
 // the limit of that sharpening: always the likeliest token, and no random draw at all.
 
-/** Invents one document with the model. */
-export function sample(model: Model, tok: Tokenizer, rng: Random, temperature: number): string {
+/** What the model saw and did at one sampling position; see {@linkcode sample}'s `onDraw`. */
+export interface Draw {
+  /** The text so far, prefix included. */
+  soFar: string;
+  /** The next-token distribution at the sampling temperature. */
+  probs: number[];
+  /** The same distribution at temperature 1, the model's own. */
+  probs1: number[];
+  /** The token drawn. */
+  drawn: number;
+}
+
+/** Invents one document with the model. It starts with `prefix`, whose tokens are fed after BOS
+ * without sampling (they only fill the KV cache); `onDraw`, if given, sees every draw. */
+export function sample(
+  model: Model,
+  tok: Tokenizer,
+  rng: Random,
+  temperature: number,
+  prefix = "",
+  onDraw?: (draw: Draw) => void,
+): string {
   const { nLayer, blockSize } = model.config;
   rewindTape(model.tapeMark);
   const keys = emptyCache(nLayer);
   const values = emptyCache(nLayer);
+  const forced = tok.encode(prefix).slice(1, -1); // the prefix's tokens, without the BOS ends
   let tokenId = tok.bos;
   let out = "";
   for (let posId = 0; posId < blockSize; posId++) {
     const logits = gpt(model, tokenId, posId, keys, values);
+    if (posId < forced.length) {
+      tokenId = forced[posId];
+      out += tok.chars[tokenId];
+      continue;
+    }
+    let probs: number[];
     if (temperature === 0) {
       tokenId = argmax(logits.map((l) => l.data));
+      probs = logits.map((_, i) => (i === tokenId ? 1 : 0));
     } else {
-      const probs = softmax(logits.map((l) => l.div(temperature)));
-      tokenId = rng.choices(probs.map((p) => p.data));
+      probs = softmax(logits.map((l) => l.div(temperature))).map((p) => p.data);
+      tokenId = rng.choices(probs);
+    }
+    if (onDraw !== undefined) {
+      onDraw({ soFar: out, probs, probs1: softmax(logits).map((p) => p.data), drawn: tokenId });
     }
     if (tokenId === tok.bos) break;
     out += tok.chars[tokenId];
@@ -876,6 +907,9 @@ Options (default in brackets):
   --lr X              peak learning rate, > 0; decays linearly to 0 over the steps [0.01]
   --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
   --samples N         names to invent after training, integer >= 0 [20]
+  --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
+  --explain           before each character of the first sample, show the 5 likeliest
+                      candidates at the temperature and at temperature 1, marking the one drawn
   --save PATH         after training, write the model as JSON; needs --allow-write
   --load PATH         start from a saved model instead of random weights; needs --allow-read.
                       Shape and vocabulary come from the file. Training continues from its
@@ -901,6 +935,10 @@ export interface Options {
   load?: string;
   /** The shape flags given explicitly (they must agree with a loaded model). */
   shapeFlags: string[];
+  /** Text every sample starts with. */
+  prefix: string;
+  /** Show the first sample's candidates at every draw. */
+  explain: boolean;
   /** Print the usage and exit. */
   help: boolean;
 }
@@ -934,6 +972,8 @@ export function parseCommandLine(args: string[]): Options {
         samples: flag,
         save: flag,
         load: flag,
+        prefix: flag,
+        explain: { type: "boolean" },
         help: { type: "boolean", short: "h" },
       },
     }));
@@ -969,6 +1009,8 @@ export function parseCommandLine(args: string[]): Options {
     save: values.save,
     load: values.load,
     shapeFlags,
+    prefix: values.prefix ?? "",
+    explain: values.explain ?? false,
     help: values.help ?? false,
   };
 }
@@ -1119,11 +1161,12 @@ export function run(opts: Options): void {
     }
   }
   if (opts.save !== undefined) checkSavePath(opts.save);
+  const tok = loaded?.tok ?? new Tokenizer(docs);
+  checkPrefix(opts.prefix, tok, loaded?.model.config.blockSize ?? opts.cfg.blockSize);
 
   const rng = new Random(opts.cfg.seed);
   rng.shuffle(docs);
   write(`num docs: ${docs.length}\n`);
-  const tok = loaded?.tok ?? new Tokenizer(docs);
   write(`vocab size: ${tok.vocabSize}\n`);
   let model: Model;
   if (loaded === undefined) {
@@ -1138,9 +1181,11 @@ export function run(opts: Options): void {
   const cfg = model.config;
 
   const adam = new Adam(model.params.length);
+  const losses: number[] = [];
   for (let step = 0; step < cfg.numSteps; step++) {
     const tokens = tok.encode(docs[step % docs.length]);
     const loss = trainStep(model, adam, tokens, step);
+    losses.push(loss);
     if (!Number.isFinite(loss)) {
       throw new CliError(
         `the loss became ${loss} at step ${step + 1}; try a lower --lr (it is ${cfg.learningRate})`,
@@ -1156,8 +1201,16 @@ export function run(opts: Options): void {
 
   write("\n--- inference (new, hallucinated names) ---\n");
   for (let i = 0; i < cfg.numSamples; i++) {
-    write(`sample ${padInt(i + 1, 2)}: ${sample(model, tok, rng, cfg.temperature)}\n`);
+    let onDraw;
+    if (opts.explain && i === 0) {
+      write(explainHeader(cfg.temperature));
+      onDraw = (draw: Draw) => write(explainLine(draw, tok));
+    }
+    const name = sample(model, tok, rng, cfg.temperature, opts.prefix, onDraw);
+    write(`sample ${padInt(i + 1, 2)}: ${name}\n`);
   }
+  // On stderr, so that stdout stays exactly microgpt.py's.
+  if (losses.length > 0) console.error(lossSummary(losses));
 }
 
 /** The command-line entry point: returns the exit code. */
@@ -1175,6 +1228,75 @@ export function main(args: string[]): number {
     console.error(`error: ${(err as Error)?.message ?? String(err)}`.split("\n")[0]);
     return exitCode;
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Instruments for the learner: they show what the article describes in words. None of them
+// touches the random stream, so the samples stay what microgpt.py would draw.
+
+/** Refuses a prefix the model cannot read, or one that leaves no position to sample. */
+function checkPrefix(prefix: string, tok: Tokenizer, blockSize: number): void {
+  for (const ch of prefix) {
+    if (tok.id(ch) === undefined) {
+      throw usageError(`--prefix character ${JSON.stringify(ch)} is not in the vocabulary`);
+    }
+  }
+  const length = [...prefix].length;
+  if (length >= blockSize) {
+    throw usageError(
+      `--prefix has ${length} characters, which fills the block size ${blockSize}: ` +
+        `nothing would be left to sample`,
+    );
+  }
+}
+
+/** The line above an explained sample. */
+function explainHeader(temperature: number): string {
+  return `--- explain sample 1: the 5 likeliest next characters, probability at temperature ` +
+    `${temperature} / at 1, * = drawn ---\n`;
+}
+
+/** One explained draw: the five likeliest candidates (and the drawn one, if not among them). */
+export function explainLine(draw: Draw, tok: Tokenizer): string {
+  const order = draw.probs.map((_, i) => i);
+  order.sort((a, b) => draw.probs[b] - draw.probs[a] || draw.probs1[b] - draw.probs1[a] || a - b);
+  const shown = order.slice(0, 5);
+  if (!shown.includes(draw.drawn)) shown.push(draw.drawn);
+  const cells = shown.map((id) => {
+    const name = id === tok.bos ? "<end>" : tok.chars[id];
+    const mark = id === draw.drawn ? "*" : " ";
+    return `${mark}${name} ${draw.probs[id].toFixed(3)}/${draw.probs1[id].toFixed(3)}`;
+  });
+  return `  after ${JSON.stringify(draw.soFar).padEnd(14)} ${cells.join("  ")}\n`;
+}
+
+const SPARKS = "▁▂▃▄▅▆▇█";
+
+/** Two lines for stderr: the mean loss over the first and last 50 steps, and a sparkline of the
+ * mean loss over 20 equal windows of the run. */
+export function lossSummary(losses: number[]): string {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const span = Math.min(50, losses.length);
+  const first = mean(losses.slice(0, span));
+  const last = mean(losses.slice(-span));
+  const windows = Math.min(20, losses.length);
+  const means: number[] = [];
+  for (let w = 0; w < windows; w++) {
+    const from = Math.floor((w * losses.length) / windows);
+    const to = Math.floor(((w + 1) * losses.length) / windows);
+    means.push(mean(losses.slice(from, to)));
+  }
+  const lo = Math.min(...means);
+  const hi = Math.max(...means);
+  let line = "";
+  for (const m of means) {
+    line += SPARKS[hi > lo ? Math.round(((m - lo) / (hi - lo)) * (SPARKS.length - 1)) : 0];
+  }
+  return `loss: mean ${first.toFixed(4)} over the first ${span} steps, ` +
+    `${last.toFixed(4)} over the last ${span}\n` +
+    `loss over ${windows} windows of the run: ${line} (${hi.toFixed(2)} high, ${
+      lo.toFixed(2)
+    } low)`;
 }
 
 // ---------------------------------------------------------------------------------------------
