@@ -383,27 +383,41 @@ export class Value {
  * An explicit stack stands in for the recursion, so a deep graph cannot overflow the call stack.
  * Leaves are left out: they have no children to pass a gradient to. */
 function topologicalOrder(root: number): number {
-  visitEpoch++;
+  if (childA[root] === NO_CHILD) return 0;
+  const epoch = ++visitEpoch;
   let n = 0;
   let top = 0;
   stackNode[0] = root;
   stackNext[0] = 0;
-  visited[root] = visitEpoch;
+  visited[root] = epoch;
   while (top >= 0) {
+    // Resume the node on top where its walk stopped: 0 = before child a, 1 = before child b.
     const v = stackNode[top];
     const next = stackNext[top];
-    const child = next === 0 ? childA[v] : next === 1 ? childB[v] : NO_CHILD;
-    if (child === NO_CHILD) {
-      topo[n++] = v; // all children done
-      top--;
-      continue;
+    if (next === 0) {
+      const a = childA[v];
+      if (visited[a] !== epoch && childA[a] !== NO_CHILD) {
+        visited[a] = epoch;
+        stackNext[top] = 1;
+        top++;
+        stackNode[top] = a;
+        stackNext[top] = 0;
+        continue;
+      }
     }
-    stackNext[top] = next + 1;
-    if (visited[child] === visitEpoch || childA[child] === NO_CHILD) continue;
-    visited[child] = visitEpoch;
-    top++;
-    stackNode[top] = child;
-    stackNext[top] = 0;
+    if (next <= 1) {
+      const b = childB[v];
+      if (b !== NO_CHILD && visited[b] !== epoch && childA[b] !== NO_CHILD) {
+        visited[b] = epoch;
+        stackNext[top] = 2;
+        top++;
+        stackNode[top] = b;
+        stackNext[top] = 0;
+        continue;
+      }
+    }
+    topo[n++] = v; // both children done
+    top--;
   }
   return n;
 }
@@ -913,8 +927,8 @@ Options (default in brackets):
   --save PATH         after training, write the model as JSON; needs --allow-write
   --load PATH         start from a saved model instead of random weights; needs --allow-read.
                       Shape and vocabulary come from the file. Training continues from its
-                      weights with fresh Adam moments; --steps 0 only samples. With the seed of
-                      the run that saved it, --steps 0 prints that run's samples again.
+                      weights with fresh Adam moments; --steps 0 only samples, and with the
+                      seed and text of the run that saved it, prints that run's samples again.
   -h, --help          show this help and exit
 
 Cost: a training step builds a graph of about T*L*(24*E^2 + 2*T*E) + 2*T*V*E scalar nodes
