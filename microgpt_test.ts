@@ -1,0 +1,819 @@
+// Tests for microgpt.ts, in the order of its sections. The numbers marked "CPython" were printed
+// by CPython 3.11 (its `random` module, or microgpt.py itself); nothing here reads ../shared.
+//
+// `deno test` runs the algorithm's tests with no permissions. The command-line tests spawn the
+// real entry point and need run/read/write: they run under `deno test -P` and are ignored
+// (listed as such) otherwise.
+
+import assert from "node:assert/strict";
+import bundledInput from "./input.txt" with { type: "text" };
+import {
+  Adam,
+  DEFAULTS,
+  emptyCache,
+  explainLine,
+  formatFixed4,
+  gpt,
+  initModel,
+  lossSummary,
+  modelFromJSON,
+  modelToJSON,
+  parseDocs,
+  pyStrip,
+  Random,
+  sample,
+  softmax,
+  Tokenizer,
+  trainStep,
+  Value,
+} from "./microgpt.ts";
+
+/** |a − b| ≤ tol·max(|a|, |b|, tiny): node:assert has no approximate equality. */
+function assertClose(actual: number, expected: number, tol: number, what = ""): void {
+  const scale = Math.max(Math.abs(actual), Math.abs(expected), 1e-300);
+  assert(
+    Math.abs(actual - expected) <= tol * scale,
+    `${what} ${actual} is not within ${tol} (relative) of ${expected}`,
+  );
+}
+
+const cfg = { ...DEFAULTS };
+
+// --- Dataset -------------------------------------------------------------------------------
+
+Deno.test("pyStrip removes exactly the characters Python's str.strip() removes", () => {
+  assert.deepEqual(pyStrip("\u3000 x y\t\r\n"), "x y");
+  assert.deepEqual(pyStrip("\x85\x1cname\x1f\u2028"), "name"); // trim() would keep these
+  assert.deepEqual(pyStrip("\ufeffname"), "\ufeffname"); // trim() would remove the BOM
+  assert.deepEqual(pyStrip(" \t "), "");
+});
+
+Deno.test("parseDocs ends lines at \\n, \\r\\n and a lone \\r, strips them, drops empty ones", () => {
+  assert.deepEqual(parseDocs("a\r\nb\rc\n\n  \n d \u2028\nx\u2028y"), [
+    "a",
+    "b",
+    "c",
+    "d",
+    "x\u2028y",
+  ]);
+  assert.deepEqual(parseDocs(" \n\t\r\n"), []);
+  assert.deepEqual(parseDocs(bundledInput).length, 8422);
+});
+
+// --- Tokenizer -----------------------------------------------------------------------------
+
+Deno.test("tokenizer orders characters by code point and keeps astral characters whole", () => {
+  const tok = new Tokenizer(["😀b", "\uff21a", "b😀"]);
+  // UTF-16 order would put 😀 (surrogates D83D DE00) before Ａ (FF21).
+  assert.deepEqual(tok.chars, ["a", "b", "\uff21", "😀"]);
+  assert.deepEqual(tok.bos, 4);
+  assert.deepEqual(tok.vocabSize, 5);
+  assert.deepEqual(tok.encode("😀a"), [4, 3, 0, 4]);
+  assert.throws(() => tok.encode("z"), /not in the vocabulary/);
+});
+
+Deno.test("the bundled names give microgpt.py's vocabulary: a-z, '-' and BOS", () => {
+  const tok = new Tokenizer(parseDocs(bundledInput));
+  assert.deepEqual(tok.vocabSize, 28);
+  assert.deepEqual(tok.chars.join(""), "-abcdefghijklmnopqrstuvwxyz");
+});
+
+// --- Autograd ------------------------------------------------------------------------------
+
+/** Checks an op's value and both gradients against central finite differences. */
+function checkOp(
+  name: string,
+  op: (a: Value, b: Value) => Value,
+  f: (a: number, b: number) => number,
+  a: number,
+  b: number,
+): void {
+  const va = Value.leaf(a);
+  const vb = Value.leaf(b);
+  const out = op(va, vb);
+  assertClose(out.data, f(a, b), 1e-15, `${name} value`);
+  out.backward();
+  const h = 1e-6;
+  const dfa = (f(a + h, b) - f(a - h, b)) / (2 * h);
+  const dfb = (f(a, b + h) - f(a, b - h)) / (2 * h);
+  if (dfa === 0) assert.deepEqual(va.grad, 0, `${name} d/da`);
+  else assertClose(va.grad, dfa, 1e-6, `${name} d/da`);
+  if (dfb === 0) assert.deepEqual(vb.grad, 0, `${name} d/db`);
+  else assertClose(vb.grad, dfb, 1e-6, `${name} d/db`);
+}
+
+Deno.test("every Value op has the right value and gradient (finite differences)", () => {
+  const a = 1.7;
+  const b = -0.6;
+  checkOp("add", (x, y) => x.add(y), (x, y) => x + y, a, b);
+  checkOp("add const", (x) => x.add(2.5), (x) => x + 2.5, a, b);
+  checkOp("mul", (x, y) => x.mul(y), (x, y) => x * y, a, b);
+  checkOp("mul const", (x) => x.mul(-3), (x) => x * -3, a, b);
+  checkOp("pow", (x) => x.pow(-0.5), (x) => x ** -0.5, a, b);
+  checkOp("pow 3", (x) => x.pow(3), (x) => x ** 3, a, b);
+  checkOp("log", (x) => x.log(), Math.log, a, b);
+  checkOp("exp", (_, y) => y.exp(), (_, y) => Math.exp(y), a, b);
+  checkOp("relu +", (x) => x.relu(), (x) => Math.max(0, x), a, b);
+  checkOp("relu −", (_, y) => y.relu(), (_, y) => Math.max(0, y), a, b);
+  checkOp("neg", (x) => x.neg(), (x) => -x, a, b);
+  checkOp("sub", (x, y) => x.sub(y), (x, y) => x - y, a, b);
+  checkOp("div", (x, y) => x.div(y), (x, y) => x / y, a, b);
+  checkOp("div const", (x) => x.div(4), (x) => x / 4, a, b);
+});
+
+Deno.test("ops are built as microgpt.py builds them: a/b is a·b^−1, a−b is a+(−b)", () => {
+  const a = Value.leaf(3);
+  const b = Value.leaf(2);
+  const q = a.div(b);
+  assert.deepEqual(q.children.map((c) => c.id)[0], a.id);
+  const inv = q.children[1];
+  assert.deepEqual(inv.children.map((c) => c.id), [b.id]);
+  assert.deepEqual(inv.localGrads, [-1 * 2 ** -2]); // pow(-1): k·b^(k−1)
+  const d = a.sub(b);
+  assert.deepEqual(d.children[1].children.map((c) => c.id), [b.id]);
+  assert.deepEqual(d.children[1].localGrads, [-1]); // −b is b·(−1)
+});
+
+Deno.test("a node used twice gets both gradients added", () => {
+  const x = Value.leaf(3);
+  const y = x.mul(x); // x² → 2x
+  assert.deepEqual(y.children.map((c) => c.id), [x.id, x.id]);
+  y.backward();
+  assert.deepEqual(x.grad, 6);
+  const z = Value.leaf(-2);
+  const w = z.add(z).mul(z); // 2z² → 4z
+  w.backward();
+  assert.deepEqual(z.grad, -8);
+});
+
+Deno.test("backward walks a 100,000-deep chain without overflowing the stack", () => {
+  const x = Value.leaf(0.5);
+  let y = x;
+  for (let i = 0; i < 100_000; i++) y = y.add(x);
+  y.backward();
+  assert.deepEqual(y.data, 0.5 * 100_001);
+  assert.deepEqual(x.grad, 100_001);
+});
+
+// --- Parameters and model ------------------------------------------------------------------
+
+Deno.test("parameter count is microgpt.py's: 4,224 at the defaults with 28 tokens", () => {
+  const model = initModel(cfg, 28, new Random(42));
+  assert.deepEqual(model.params.length, 4224);
+  const big = { ...cfg, nEmbd: 8, nHead: 2, nLayer: 3, blockSize: 5 };
+  // wte + lm_head + wpe + per layer 4 square attention matrices and two 4×-wide MLP matrices
+  assert.deepEqual(
+    initModel(big, 10, new Random(1)).params.length,
+    2 * 10 * 8 + 5 * 8 + 3 * 12 * 64,
+  );
+});
+
+Deno.test("initial weights are Python's gauss(0, 0.08) draws, row by row", () => {
+  const model = initModel(cfg, 28, new Random(42));
+  // CPython: random.seed(42); [random.gauss(0, 1) for _ in range(3)]
+  const first = [-0.14409032957792836, -0.1729036003315193, -0.11131586156766246];
+  for (let i = 0; i < 3; i++) assertClose(model.params[i].data, first[i] * 0.08, 1e-15);
+});
+
+Deno.test("the KV cache grows one entry per position, so attention cannot see the future", () => {
+  const model = initModel(cfg, 5, new Random(3));
+  const run = (tokens: number[]) => {
+    const keys = emptyCache(1);
+    const values = emptyCache(1);
+    const out: number[][] = [];
+    tokens.forEach((t, pos) => {
+      out.push(gpt(model, t, pos, keys, values).map((l) => l.data));
+      assert.deepEqual(keys[0].length, pos + 1);
+      assert.deepEqual(values[0].length, pos + 1);
+    });
+    return out;
+  };
+  const a = run([4, 0, 1, 2]);
+  const b = run([4, 0, 3, 3]);
+  assert.deepEqual(a[0], b[0]); // same past, same logits: the later tokens cannot leak back
+  assert.deepEqual(a[1], b[1]);
+  assert(a[2].some((x, i) => x !== b[2][i]));
+});
+
+Deno.test("softmax sums to 1 and is unchanged by adding a constant to every logit", () => {
+  const p = softmax([1, 2, 3].map((x) => Value.leaf(x))).map((v) => v.data);
+  const q = softmax([101, 102, 103].map((x) => Value.leaf(x))).map((v) => v.data);
+  assertClose(p[0] + p[1] + p[2], 1, 1e-15);
+  for (let i = 0; i < 3; i++) assertClose(p[i], q[i], 1e-14);
+});
+
+// --- Training ------------------------------------------------------------------------------
+
+Deno.test("one Adam step matches a hand computation and zeroes the gradient", () => {
+  const p = Value.leaf(0.5);
+  const q = Value.leaf(-1.25);
+  const adam = new Adam(2);
+  const c = { ...cfg, numSteps: 10 };
+  p.grad = 0.2;
+  q.grad = -3;
+  adam.update([p, q], c, 0);
+  // step 0: lr_t = 0.01, m = 0.15·g, v = 0.01·g², m̂ = m/0.15 = g, v̂ = v/0.01 = g²
+  assertClose(p.data, 0.5 - 0.01 * 0.2 / (0.2 + 1e-8), 1e-15);
+  assertClose(q.data, -1.25 - 0.01 * -3 / (3 + 1e-8), 1e-15);
+  assert.deepEqual([p.grad, q.grad], [0, 0]);
+  // step 1 carries the moments: m = 0.85·0.15·g + 0.15·g2, v alike; lr_t = 0.01·(1 − 1/10)
+  p.grad = 0.1;
+  const before = p.data;
+  adam.update([p, q], c, 1);
+  const m = 0.85 * (0.15 * 0.2) + 0.15 * 0.1;
+  const v = 0.99 * (0.01 * 0.04) + 0.01 * 0.01;
+  const mHat = m / (1 - 0.85 ** 2);
+  const vHat = v / (1 - 0.99 ** 2);
+  assertClose(p.data, before - 0.009 * mHat / (Math.sqrt(vHat) + 1e-8), 1e-14);
+});
+
+Deno.test("formatFixed4 rounds like Python's %.4f, exact ties to even", () => {
+  assert.deepEqual(formatFixed4(0.03125), "0.0312"); // toFixed(4) says 0.0313
+  assert.deepEqual(formatFixed4(0.09375), "0.0938");
+  assert.deepEqual(formatFixed4(2.34375), "2.3438");
+  assert.deepEqual(formatFixed4(2.40625), "2.4062");
+  assert.deepEqual(formatFixed4(1.00005), "1.0001"); // not a tie in binary
+  assert.deepEqual(formatFixed4(5e-5), "0.0001");
+  assert.deepEqual(formatFixed4(3.461323030236502), "3.4613");
+});
+
+// The default run of microgpt.py (CPython 3.11): its first 50 losses in full and its 20 names.
+const GOLDEN_LOSSES = [
+  3.461323030236502,
+  3.3384725324717177,
+  3.422024176760334,
+  3.3069089020132054,
+  3.2043528380327695,
+  3.043367061438568,
+  3.0419740859393567,
+  2.9586481104198934,
+  3.0709636245633716,
+  3.1944505439909605,
+  2.936950087359102,
+  2.5670073966682603,
+  2.625637132395049,
+  3.2425885257355618,
+  2.792651243859417,
+  2.7088822707731595,
+  3.269728941812018,
+  2.8074607406366003,
+  3.141365106136021,
+  3.255089315034322,
+  3.2953014613687786,
+  3.076499078822117,
+  2.3259540541517443,
+  2.759848454490492,
+  2.2411912183792397,
+  3.1559687926539164,
+  3.1483553535743365,
+  2.686049736160883,
+  3.4369466961311375,
+  2.393296421424474,
+  2.5029916504672736,
+  2.5827866511624022,
+  2.5082856690070314,
+  2.8814809065202707,
+  2.7248617976520135,
+  2.877371202147572,
+  2.1943279238996682,
+  2.4235848472404697,
+  3.4543076924402394,
+  2.4915477529496934,
+  3.5696101425875693,
+  2.234579774897319,
+  2.6873138684674185,
+  3.611251314955842,
+  2.715266623375726,
+  3.0738331601757016,
+  2.5170353374282133,
+  2.4520696933359725,
+  2.476185918070047,
+  2.83723029956045,
+];
+const GOLDEN_NAMES = [
+  "lore",
+  "haria",
+  "ligel",
+  "chan",
+  "brinia",
+  "alera",
+  "jeria",
+  "cein",
+  "carrry",
+  "jornie",
+  "lane",
+  "lorin",
+  "harly",
+  "artan",
+  "cerin",
+  "melle",
+  "ceri",
+  "gora",
+  "chale",
+  "conna",
+];
+
+Deno.test("the default run reproduces microgpt.py: losses within 1e-12, all 20 names", () => {
+  const rng = new Random(cfg.seed);
+  const docs = parseDocs(bundledInput);
+  rng.shuffle(docs);
+  const tok = new Tokenizer(docs);
+  const model = initModel(cfg, tok.vocabSize, rng);
+  const adam = new Adam(model.params.length);
+  for (let step = 0; step < cfg.numSteps; step++) {
+    const loss = trainStep(model, adam, tok.encode(docs[step % docs.length]), step);
+    if (step < GOLDEN_LOSSES.length) assertClose(loss, GOLDEN_LOSSES[step], 1e-12, `step ${step}`);
+  }
+  const names = [];
+  for (let i = 0; i < cfg.numSamples; i++) names.push(sample(model, tok, rng, cfg.temperature));
+  assert.deepEqual(names, GOLDEN_NAMES);
+});
+
+Deno.test("a graph deeper than a recursive walk could follow trains a step", () => {
+  const deep = { ...cfg, nLayer: 150, nEmbd: 4, nHead: 1, blockSize: 4 };
+  const model = initModel(deep, 5, new Random(1));
+  const loss = trainStep(model, new Adam(model.params.length), [4, 0, 1, 2, 4], 0);
+  assert(Number.isFinite(loss) && loss > 0);
+});
+
+// --- Inference -----------------------------------------------------------------------------
+
+/** A small model trained briefly on the bundled names. */
+function smallTrained(steps: number) {
+  const rng = new Random(42);
+  const docs = parseDocs(bundledInput);
+  rng.shuffle(docs);
+  const tok = new Tokenizer(docs);
+  const model = initModel({ ...cfg, numSteps: steps }, tok.vocabSize, rng);
+  const adam = new Adam(model.params.length);
+  for (let s = 0; s < steps; s++) trainStep(model, adam, tok.encode(docs[s]), s);
+  return { model, tok, rng };
+}
+
+Deno.test("temperature 0 always takes the likeliest token and draws no random number", () => {
+  const { model, tok } = smallTrained(30);
+  const rng = new Random(9);
+  const a = sample(model, tok, rng, 0);
+  const b = sample(model, tok, rng, 0);
+  assert.deepEqual(a, b);
+  assert.deepEqual(rng.random(), new Random(9).random()); // the stream was not touched
+});
+
+Deno.test("a prefix starts every sample and is fed without drawing", () => {
+  const { model, tok } = smallTrained(30);
+  for (let i = 0; i < 5; i++) assert(sample(model, tok, new Random(i), 0.5, "ka").startsWith("ka"));
+  // Feeding the prefix draws nothing: one random number per drawn token, no more.
+  const rng = new Random(1);
+  let draws = 0;
+  const name = sample(model, tok, rng, 1, "ka", (d) => {
+    assert.deepEqual(draws === 0 ? d.soFar : d.soFar.slice(0, 2), "ka");
+    draws++;
+  });
+  assert.deepEqual(draws, name.length - 2 + (name.length < cfg.blockSize ? 1 : 0));
+  const fresh = new Random(1);
+  for (let i = 0; i < draws; i++) fresh.random();
+  assert.deepEqual(rng.random(), fresh.random());
+});
+
+Deno.test("explaining a sample does not change what is drawn", () => {
+  const { model, tok } = smallTrained(50);
+  for (const t of [0.2, 0.5, 1.5]) {
+    const plain = sample(model, tok, new Random(11), t);
+    const lines: string[] = [];
+    const explained = sample(model, tok, new Random(11), t, "", (d) => {
+      assertClose(d.probs.reduce((a, b) => a + b, 0), 1, 1e-12);
+      lines.push(explainLine(d, tok));
+    });
+    assert.deepEqual(explained, plain);
+    assert.deepEqual(lines.length, [...plain].length + (plain.length < cfg.blockSize ? 1 : 0));
+    assert(lines.every((l) => l.includes("*")));
+  }
+});
+
+Deno.test("lower temperature sharpens the distribution, higher flattens it", () => {
+  const { model, tok } = smallTrained(50);
+  const top = (t: number) => {
+    let p = 0;
+    sample(model, tok, new Random(5), t, "", (d) => p === 0 && (p = Math.max(...d.probs)));
+    return p;
+  };
+  assert(top(0.2) > top(1) && top(1) > top(1.5));
+});
+
+Deno.test("the loss summary gives first/last means and a 20-window sparkline", () => {
+  const losses = Array.from({ length: 1000 }, (_, i) => 3 - i / 1000);
+  const text = lossSummary(losses);
+  assert.match(text, /mean 2\.9755 over the first 50 steps, 2\.0255 over the last 50/);
+  assert.match(text, /: ██▇▇▇▆▆▅▅▅▄▄▄▃▃▂▂▂▁▁ \(2\.98 high, 2\.03 low\)$/);
+  assert.deepEqual(text.split("\n").length, 2);
+  assert.match(lossSummary([2, 1]), /over the first 2 steps/);
+});
+
+// --- Saving and loading --------------------------------------------------------------------
+
+Deno.test("saved weights round-trip bit for bit", () => {
+  const { model, tok } = smallTrained(20);
+  const before = model.params.map((p) => p.data); // loading reuses the tape: copy first
+  const json = modelToJSON(model, tok);
+  const loaded = modelFromJSON(json, cfg);
+  assert.deepEqual(loaded.tok.chars, tok.chars);
+  assert.deepEqual(loaded.model.params.length, before.length);
+  const a = new BigUint64Array(new Float64Array(before).buffer);
+  const b = new BigUint64Array(new Float64Array(loaded.model.params.map((p) => p.data)).buffer);
+  assert.deepEqual(b, a);
+});
+
+Deno.test("a saved model that does not fit is refused, naming what is wrong", () => {
+  const { model, tok } = smallTrained(1);
+  const json = modelToJSON(model, tok);
+  const edit = (f: (m: Record<string, unknown>) => void) => {
+    const m = JSON.parse(json);
+    f(m);
+    return JSON.stringify(m);
+  };
+  const refuse = (text: string, why: RegExp) => assert.throws(() => modelFromJSON(text, cfg), why);
+  refuse(json.slice(0, json.length / 2), /not valid JSON/);
+  refuse("[1, 2]", /not a saved microgpt.ts model/);
+  refuse(edit((m) => m.version = 2), /version 2 is not supported/);
+  refuse(edit((m) => m.n_head = 3), /not divisible/);
+  refuse(edit((m) => m.n_layer = 0), /"n_layer" must be an integer >= 1/);
+  refuse(edit((m) => m.vocab = ["a", "a"]), /repeats/);
+  refuse(edit((m) => m.vocab = ["ab"]), /not a single character/);
+  refuse(edit((m) => (m.vocab as string[]).pop()), /wte has 28 rows, expected 27/);
+  refuse(edit((m) => (m.state_dict as Record<string, number[][]>).wpe[2].pop()), /wpe row 2/);
+  refuse(
+    edit((m) => (m.state_dict as Record<string, unknown[][]>).lm_head[1][3] = null),
+    /lm_head\[1\]\[3\] is null/,
+  );
+  refuse(
+    edit((m) => delete (m.state_dict as Record<string, unknown>)["layer0.mlp_fc2"]),
+    /lacks the matrix "layer0.mlp_fc2"/,
+  );
+  refuse(
+    edit((m) => (m.state_dict as Record<string, unknown>).extra = []),
+    /unexpected matrix "extra"/,
+  );
+});
+
+// --- Randomness (the appendix) -------------------------------------------------------------
+
+Deno.test("random() reproduces CPython's stream for small, zero and multi-word seeds", () => {
+  const r = new Random(42);
+  assert.deepEqual([r.random(), r.random(), r.random()], [
+    0.6394267984578837,
+    0.025010755222666936,
+    0.27502931836911926,
+  ]);
+  assert.deepEqual(new Random(0).random(), 0.8444218515250481);
+  assert.deepEqual(new Random(2n ** 40n + 5n).random(), 0.5043802970418443);
+});
+
+Deno.test("gauss() reproduces CPython, including the cached second value", () => {
+  const r = new Random(42);
+  const z = [r.gauss(0, 1), r.gauss(0, 1), r.gauss(0, 1)];
+  const expected = [-0.14409032957792836, -0.1729036003315193, -0.11131586156766246];
+  for (let i = 0; i < 3; i++) assertClose(z[i], expected[i], 1e-15);
+});
+
+Deno.test("shuffle() and randbelow() reproduce CPython", () => {
+  const xs = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  new Random(7).shuffle(xs);
+  assert.deepEqual(xs, [8, 3, 1, 4, 7, 0, 9, 6, 2, 5]);
+  const r = new Random(1);
+  assert.deepEqual([2, 3, 5, 100, 1000, 2 ** 31].map((n) => r.randbelow(n)), [
+    0,
+    2,
+    0,
+    32,
+    120,
+    2127877499,
+  ]);
+});
+
+Deno.test("choices() reproduces CPython and never picks a zero weight", () => {
+  const r = new Random(3);
+  const picks = Array.from({ length: 12 }, () => r.choices([0.1, 0.2, 0.3, 0.4]));
+  assert.deepEqual(picks, [1, 2, 2, 3, 3, 0, 0, 3, 1, 1, 3, 2]);
+  const s = new Random(3);
+  const zero = Array.from({ length: 12 }, () => s.choices([1, 0, 2]));
+  assert.deepEqual(zero, [0, 2, 2, 2, 2, 0, 0, 2, 0, 0, 2, 2]);
+});
+
+// --- The command line (needs -P) -----------------------------------------------------------
+
+const granted = (name: "run" | "read" | "write") =>
+  Deno.permissions.querySync({ name }).state === "granted";
+const CLI = granted("run") && granted("read") && granted("write");
+const SCRIPT = new URL("./microgpt.ts", import.meta.url).pathname;
+
+interface Result {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Runs `deno run [permissions] microgpt.ts args`. */
+async function cli(args: string[], perms = ["--allow-read", "--allow-write"]): Promise<Result> {
+  const out = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...perms, SCRIPT, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+/** Asserts a clean failure: the exit code, one "error:" line matching `why`, no stack trace. */
+async function refused(args: string[], code: number, why: RegExp, perms?: string[]) {
+  const r = await cli(args, perms);
+  assert.deepEqual(r.code, code, `${args.join(" ")}: exit ${r.code}, stderr ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.deepEqual(lines.length, 1, `${args.join(" ")}: ${r.stderr}`);
+  assert.match(lines[0], /^error: /);
+  assert.match(lines[0], why);
+}
+
+const tmp = CLI ? Deno.makeTempDirSync({ prefix: "microgpt_test_" }) : "";
+const file = (name: string, content: string | Uint8Array) => {
+  const path = `${tmp}/${name}`;
+  if (typeof content === "string") Deno.writeTextFileSync(path, content);
+  else Deno.writeFileSync(path, content);
+  return path;
+};
+
+/** Whether an unreadable file is really unreadable here (not for root). */
+const canMakeUnreadable = CLI && (() => {
+  const path = file("locked.txt", "abc\n");
+  Deno.chmodSync(path, 0o000);
+  try {
+    Deno.readFileSync(path);
+    return false;
+  } catch {
+    return true;
+  }
+})();
+
+Deno.test({
+  name: "cli: the default run prints microgpt.py's header, 1000 steps and 20 names",
+  ignore: !CLI,
+  fn: async () => {
+    const r = await cli([], []);
+    assert.deepEqual(r.code, 0);
+    const lines = r.stdout.split(/[\r\n]/);
+    assert.deepEqual(lines.slice(0, 4), [
+      "num docs: 8422",
+      "vocab size: 28",
+      "num params: 4224",
+      "step    1 / 1000 | loss 3.4613",
+    ]);
+    assert(r.stdout.includes("step 1000 / 1000 | loss 2.1095\r\n--- inference"));
+    const names = lines.filter((l) => l.startsWith("sample")).map((l) => l.slice(11));
+    assert.deepEqual(names, GOLDEN_NAMES);
+  },
+});
+
+Deno.test({
+  name: "cli: same flags and seed give byte-identical output on every run",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "40", "--seed", "9", "--samples", "5", "--temperature", "0.8"];
+    const a = await cli(args);
+    const b = await cli(args);
+    assert.deepEqual(a.code, 0);
+    assert.deepEqual(b.stdout, a.stdout);
+    assert.deepEqual(b.stderr, a.stderr);
+  },
+});
+
+Deno.test({
+  name: "cli: every flag changes its setting",
+  ignore: !CLI,
+  fn: async () => {
+    const input = file("two.txt", "abc\nbcd\n");
+    const r = await cli([
+      "--input",
+      input,
+      "--seed",
+      "3",
+      "--steps",
+      "7",
+      "--n-embd",
+      "8",
+      "--n-head",
+      "2",
+      "--n-layer",
+      "2",
+      "--block-size",
+      "6",
+      "--lr",
+      "0.02",
+      "--temperature",
+      "0",
+      "--samples",
+      "3",
+    ]);
+    assert.deepEqual(r.code, 0, r.stderr);
+    const lines = r.stdout.split(/[\r\n]/);
+    assert.deepEqual(lines[0], "num docs: 2");
+    assert.deepEqual(lines[1], "vocab size: 5");
+    assert.deepEqual(lines[2], `num params: ${2 * 5 * 8 + 6 * 8 + 2 * 12 * 64}`);
+    assert(r.stdout.includes("step    7 /    7 | loss"));
+    const samples = lines.filter((l) => l.startsWith("sample"));
+    assert.deepEqual(samples.length, 3);
+    assert.deepEqual(new Set(samples.map((l) => l.slice(11))).size, 1); // greedy: always the same
+    assert.match(r.stderr, /over the first 7 steps/);
+    const help = await cli(["--help"], []);
+    assert.deepEqual(help.code, 0);
+    for (
+      const flag of [
+        "--input",
+        "--seed",
+        "--steps",
+        "--n-embd",
+        "--n-head",
+        "--n-layer",
+        "--block-size",
+        "--lr",
+        "--temperature",
+        "--samples",
+        "--save",
+        "--load",
+        "--prefix",
+        "--explain",
+        "Adam moments",
+      ]
+    ) {
+      assert(help.stdout.includes(flag), `--help lacks ${flag}`);
+    }
+    assert.deepEqual((await cli(["-h"], [])).stdout, help.stdout);
+  },
+});
+
+Deno.test({
+  name: "cli: a wrong command line is refused with exit 2",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--bogus"], 2, /unknown option --bogus/);
+    await refused(["--seed"], 2, /--seed needs a value/);
+    await refused(["stray"], 2, /unexpected argument stray/);
+    await refused(["--steps", "abc"], 2, /--steps must be a whole number/);
+    await refused(["--n-layer", "1.5"], 2, /--n-layer must be a whole number/);
+    await refused(["--seed", "-1"], 2, /--seed needs a value/);
+    await refused(["--samples=-3"], 2, /--samples must be a whole number >= 0/);
+    await refused(["--n-head", "0"], 2, /--n-head must be >= 1/);
+    await refused(["--block-size", "0"], 2, /--block-size must be >= 1/);
+    await refused(["--steps", "99999999999999999999"], 2, /too large/);
+    await refused(["--lr", "NaN"], 2, /--lr must be a finite number/);
+    await refused(["--lr", "0"], 2, /--lr must be > 0/);
+    await refused(["--lr=-0.1"], 2, /--lr must be > 0/);
+    await refused(["--temperature", "Infinity"], 2, /--temperature must be a finite number/);
+    await refused(["--temperature", "1e999"], 2, /--temperature must be a finite number/);
+    await refused(["--temperature=-1"], 2, /--temperature must be >= 0/);
+    await refused(["--n-embd", "10"], 2, /--n-embd 10 must be divisible by --n-head 4/);
+    await refused(["--explain=yes"], 2, /--explain takes no value/);
+  },
+});
+
+Deno.test({
+  name: "cli: a bad prefix is refused, naming the character or the length",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--prefix", "k@"], 2, /--prefix character "@" is not in the vocabulary/);
+    await refused(["--prefix", "abcdefghijklmnop"], 2, /fills the block size 16/);
+    const r = await cli(["--steps", "20", "--prefix", "ka", "--samples", "5"], []);
+    assert.deepEqual(r.code, 0);
+    const names = r.stdout.split("\n").filter((l) => l.startsWith("sample"));
+    assert.deepEqual(names.length, 5);
+    assert(names.every((l) => l.slice(11).startsWith("ka")), names.join("\n"));
+  },
+});
+
+Deno.test({
+  name: "cli: --explain shows candidates for the first sample and draws the same names",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "30", "--samples", "4", "--temperature", "1.5"];
+    const plain = await cli(args, []);
+    const explained = await cli([...args, "--explain"], []);
+    assert.deepEqual(explained.code, 0);
+    const names = (r: Result) => r.stdout.split("\n").filter((l) => l.startsWith("sample"));
+    assert.deepEqual(names(explained), names(plain));
+    assert.match(explained.stdout, /--- explain sample 1/);
+    assert.match(explained.stdout, / {2}after "" +.*\*/);
+    assert.deepEqual(
+      explained.stdout.split("\n").filter((l) =>
+        !l.startsWith("  after") && !l.includes("explain")
+      ),
+      plain.stdout.split("\n"),
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: an input file that cannot be used is refused with exit 1",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--input", `${tmp}/missing.txt`], 1, /no such file/);
+    await refused(["--input", tmp], 1, /is a directory/);
+    await refused(
+      ["--input", file("latin1.txt", new Uint8Array([0x61, 0xe9, 0x0a]))],
+      1,
+      /not UTF-8/,
+    );
+    await refused(["--input", file("empty.txt", "")], 1, /has no documents/);
+    await refused(["--input", file("blank.txt", " \n\t\r\n\n")], 1, /has no documents/);
+    await refused(
+      ["--input", file("ok.txt", "abc\n")],
+      1,
+      /needs read permission: add --allow-read/,
+      [],
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: an unreadable input file is refused with exit 1",
+  ignore: !canMakeUnreadable,
+  fn: async () => {
+    await refused(["--input", `${tmp}/locked.txt`], 1, /permission denied/);
+  },
+});
+
+Deno.test({
+  name: "cli: a loss that becomes NaN or infinite stops the run, naming the step",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--lr", "1e300"], 1, /the loss became NaN at step 3; try a lower --lr/);
+    await refused(["--lr", "1000"], 1, /the loss became Infinity at step 2/);
+  },
+});
+
+Deno.test({
+  name: "cli: --save then --load --steps 0 samples the same names without training",
+  ignore: !CLI,
+  fn: async () => {
+    const path = `${tmp}/m.json`;
+    const trained = await cli(["--steps", "60", "--seed", "4", "--samples", "6", "--save", path]);
+    assert.deepEqual(trained.code, 0, trained.stderr);
+    assert.deepEqual([...Deno.readDirSync(tmp)].filter((e) => e.name.includes(".tmp")), []);
+    const saved = JSON.parse(Deno.readTextFileSync(path));
+    assert.deepEqual(saved.version, 1);
+    assert.deepEqual([saved.n_embd, saved.n_head, saved.n_layer, saved.block_size], [16, 4, 1, 16]);
+    // With the same seed and text, sampling a loaded model repeats the run that saved it.
+    const names = (r: Result) => r.stdout.split("\n").filter((l) => l.startsWith("sample"));
+    const again = await cli(["--load", path, "--steps", "0", "--seed", "4", "--samples", "6"]);
+    assert.deepEqual(names(again), names(trained));
+    assert.match(again.stdout, /vocab size: 28\nnum params: 4224\n\n--- inference/);
+    // Sampling alone needs neither training nor a text with the same characters.
+    const other = file("other.txt", "x@z\n");
+    const elsewhere = await cli(["--load", path, "--steps", "0", "--input", other]);
+    assert.deepEqual(elsewhere.code, 0, elsewhere.stderr);
+    assert.deepEqual(names(elsewhere).length, 20);
+    // Training on from a loaded model works, and a shape flag must agree with the file.
+    const more = await cli(["--load", path, "--steps", "5"]);
+    assert.deepEqual(more.code, 0, more.stderr);
+    await refused(["--load", path, "--n-layer", "2"], 1, /--n-layer 2 does not match/);
+    await refused(["--load", path, "--input", other], 1, /vocabulary lacks "@"/);
+  },
+});
+
+Deno.test({
+  name: "cli: a corrupt, truncated or missing --load file is refused with exit 1",
+  ignore: !CLI,
+  fn: async () => {
+    const path = `${tmp}/good.json`;
+    assert.deepEqual((await cli(["--steps", "1", "--samples", "0", "--save", path])).code, 0);
+    const text = Deno.readTextFileSync(path);
+    await refused(
+      ["--load", file("cut.json", text.slice(0, 500))],
+      1,
+      /cannot load .*not valid JSON/,
+    );
+    await refused(
+      ["--load", file("v9.json", text.replace('"version":1', '"version":9'))],
+      1,
+      /version 9/,
+    );
+    await refused(
+      ["--load", file("nan.json", text.replace(/\[\[[-0-9.e]+/, "[[null"))],
+      1,
+      /wte\[0\]\[0\] is null/,
+    );
+    await refused(["--load", `${tmp}/nope.json`], 1, /no such file/);
+  },
+});
+
+Deno.test({
+  name: "cli: --save refuses a missing directory or no write permission before training",
+  ignore: !CLI,
+  fn: async () => {
+    const start = Date.now();
+    await refused(["--save", `${tmp}/no/such/dir/m.json`], 1, /cannot save to .*no such file/);
+    assert(Date.now() - start < 10_000);
+    await refused(["--save", `${tmp}/m2.json`], 1, /needs write permission: add --allow-write/, [
+      "--allow-read",
+    ]);
+    const r = await cli(["--save", `${tmp}/no/m.json`]);
+    assert.deepEqual(r.stdout, ""); // nothing printed: it failed before the first line
+  },
+});
