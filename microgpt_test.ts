@@ -146,6 +146,17 @@ Deno.test("a node used twice gets both gradients added", () => {
   assert.deepEqual(z.grad, -8);
 });
 
+Deno.test("backward sums gradients in microgpt.py's depth-first order, not creation order", () => {
+  const x = Value.leaf(1);
+  const c = x.mul(0.3); // made first, but reached last by the walk from the loss
+  const a = x.mul(0.1);
+  const b = x.mul(0.2);
+  a.add(b).add(c).backward();
+  // CPython, microgpt.py's Value: x.grad == 0.6 (0.3 + 0.2 first, then 0.1). Summing in reverse
+  // creation order would give 0.2 + 0.1 + 0.3 == 0.6000000000000001.
+  assert.equal(x.grad, 0.6);
+});
+
 Deno.test("backward walks a 100,000-deep chain without overflowing the stack", () => {
   const x = Value.leaf(0.5);
   let y = x;
