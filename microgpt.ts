@@ -916,7 +916,7 @@ Options (default in brackets):
   --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
   --explain           before each character of the first sample, show the 5 likeliest
                       candidates at the temperature and at temperature 1, marking the one drawn
-  --save PATH         after training, write the model as JSON; needs --allow-write
+  --save PATH         after training, write the model as JSON; needs --allow-read --allow-write
   --load PATH         start from a saved model instead of random weights; needs --allow-read.
                       Shape and vocabulary come from the file. Training continues from its
                       weights with fresh Adam moments; --steps 0 only samples, and with the
@@ -1097,16 +1097,33 @@ function fileError(action: string, path: string, err: unknown): CliError {
   return new CliError(`cannot ${action} ${path}: ${(err as Error).message}`, 1);
 }
 
-/** Checks that `path` can be written, before any training: writes and removes a temporary file
- * beside it (the same one saveModel writes). */
+/** The temporary file that `--save` writes before renaming it into place. */
+function tmpPath(path: string): string {
+  return `${path}.${Deno.pid}.tmp`;
+}
+
+/** Checks, before any training, that `path` can be saved: permission, an existing directory,
+ * not a directory itself. */
 function checkSavePath(path: string): void {
-  if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
-    throw new CliError(`writing ${path} (--save) needs write permission: add --allow-write`, 1);
+  // Renaming the temporary file into place needs read as well as write permission.
+  for (const name of ["read", "write"] as const) {
+    for (const p of [path, tmpPath(path)]) {
+      if (Deno.permissions.querySync({ name, path: p }).state !== "granted") {
+        throw new CliError(
+          `saving ${path} (--save) needs read and write permission: add --allow-read --allow-write`,
+          1,
+        );
+      }
+    }
   }
-  const tmp = `${path}.tmp`;
   try {
-    Deno.writeTextFileSync(tmp, "");
-    Deno.removeSync(tmp);
+    Deno.openSync(path, { write: true }).close(); // an existing file is left as it is
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw fileError("save to", path, err);
+  }
+  try {
+    Deno.writeTextFileSync(tmpPath(path), "");
+    Deno.removeSync(tmpPath(path));
   } catch (err) {
     throw fileError("save to", path, err);
   }
@@ -1115,12 +1132,50 @@ function checkSavePath(path: string): void {
 /** Writes `text` to a temporary file beside `path`, then renames it into place, so that an
  * interrupted run never leaves half a file behind. */
 function saveText(path: string, text: string): void {
-  const tmp = `${path}.tmp`;
   try {
-    Deno.writeTextFileSync(tmp, text);
-    Deno.renameSync(tmp, path);
+    Deno.writeTextFileSync(tmpPath(path), text);
+    Deno.renameSync(tmpPath(path), path);
   } catch (err) {
+    try {
+      Deno.removeSync(tmpPath(path));
+    } catch {
+      // nothing was written
+    }
     throw fileError("save to", path, err);
+  }
+}
+
+const MAX_PARAMS = 10_000_000;
+const MAX_NODES = 200_000_000;
+
+/** About how many graph nodes a training step builds for a document of `tokens` positions:
+ * per position and layer 24·E² for the six matrices, 4·t·E for attention over t earlier
+ * positions, and 2·V·E for lm_head. */
+export function nodesPerStep(cfg: Config, vocabSize: number, tokens: number): number {
+  const { nEmbd: e, nLayer: l } = cfg;
+  return tokens * l * (24 * e * e + 2 * tokens * e) + 2 * tokens * vocabSize * e;
+}
+
+/** Refuses a shape too large for a scalar graph on one machine, instead of running out of
+ * memory mid-way (each node costs about 60 bytes). */
+function checkSize(cfg: Config, vocabSize: number, docs: string[]): void {
+  let params = 0;
+  for (const [, nout, nin] of matrixShapes(cfg, vocabSize)) params += nout * nin;
+  if (params > MAX_PARAMS) {
+    throw usageError(
+      `this shape has ${params} parameters; a scalar graph handles up to ${MAX_PARAMS}: ` +
+        `choose a smaller --n-embd, --n-layer or --block-size`,
+    );
+  }
+  let longest = 0;
+  for (const doc of docs) longest = Math.max(longest, [...doc].length);
+  const nodes = nodesPerStep(cfg, vocabSize, Math.min(cfg.blockSize, longest + 1));
+  if (cfg.numSteps > 0 && nodes > MAX_NODES) {
+    throw usageError(
+      `a training step would build about ${Math.round(nodes / 1e6)} million graph nodes ` +
+        `(~${Math.round((nodes * 60) / 1e9)} GB); the limit is ${MAX_NODES / 1e6} million: ` +
+        `choose a smaller --n-embd, --n-layer or --block-size`,
+    );
   }
 }
 
@@ -1168,6 +1223,7 @@ export function run(opts: Options): void {
   }
   if (opts.save !== undefined) checkSavePath(opts.save);
   const tok = loaded?.tok ?? new Tokenizer(docs);
+  checkSize(loaded?.model.config ?? opts.cfg, tok.vocabSize, docs);
   checkPrefix(opts.prefix, tok, loaded?.model.config.blockSize ?? opts.cfg.blockSize);
 
   const rng = new Random(opts.cfg.seed);

@@ -815,16 +815,28 @@ Deno.test({
 });
 
 Deno.test({
-  name: "cli: --save refuses a missing directory or no write permission before training",
+  name: "cli: --save refuses a missing directory, a directory or no permission before training",
   ignore: !CLI,
   fn: async () => {
     const start = Date.now();
     await refused(["--save", `${tmp}/no/such/dir/m.json`], 1, /cannot save to .*no such file/);
-    assert(Date.now() - start < 10_000);
-    await refused(["--save", `${tmp}/m2.json`], 1, /needs write permission: add --allow-write/, [
-      "--allow-read",
-    ]);
+    assert(Date.now() - start < 10_000); // refused at once, not after 1000 steps
+    await refused(["--save", tmp], 1, /cannot save to .*it is a directory/);
+    const perms = /needs read and write permission: add --allow-read --allow-write/;
+    await refused(["--save", `${tmp}/m2.json`], 1, perms, ["--allow-read"]);
+    await refused(["--save", `${tmp}/m2.json`], 1, perms, ["--allow-write"]);
     const r = await cli(["--save", `${tmp}/no/m.json`]);
     assert.deepEqual(r.stdout, ""); // nothing printed: it failed before the first line
+  },
+});
+
+Deno.test({
+  name: "cli: a shape too large for a scalar graph is refused instead of running out of memory",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--n-embd", "4096", "--n-head", "1"], 2, /201621504 parameters/);
+    const long = file("long.txt", "a".repeat(200) + "\n");
+    const big = ["--input", long, "--block-size", "200", "--n-layer", "8", "--n-embd", "128"];
+    await refused(big, 2, /about 711 million graph nodes/);
   },
 });
