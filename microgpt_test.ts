@@ -597,6 +597,52 @@ Deno.test({
 });
 
 Deno.test({
+  name:
+    "cli: a file with CRLF, a lone CR, a BOM and non-ASCII names prints what microgpt.py prints",
+  ignore: !CLI,
+  fn: async () => {
+    const input = file(
+      "mixed.txt",
+      "\ufeffzoë\r\n  ünïcode \r\nmañana\r\n\r\n\t\n😀smile\rab\u0085\ncafé\n𝒜bc\n  \nélan\u2003\n" +
+        "zoë\n\x1cfs\x1f\n",
+    );
+    const args = ["--input", input, "--seed", "3", "--n-embd", "8", "--n-head", "2"];
+    const r = await cli([
+      ...args,
+      "--block-size",
+      "6",
+      "--steps",
+      "12",
+      "--samples",
+      "4",
+      "--temperature",
+      "0.9",
+    ]);
+    // CPython 3.11 running microgpt.py with these constants on this file:
+    const losses = [
+      "3.0664",
+      "3.0750",
+      "3.2346",
+      "3.1693",
+      "3.3699",
+      "2.9020",
+      "2.9004",
+      "3.2271",
+      "3.1852",
+      "3.2991",
+      "2.6775",
+      "2.7505",
+    ];
+    const names = ["neflb", "üeiddn", "eümfëo", "éndilb"];
+    const expected = "num docs: 10\nvocab size: 22\nnum params: 1168\n" +
+      losses.map((l, i) => `step ${String(i + 1).padStart(4)} /   12 | loss ${l}\r`).join("") +
+      "\n--- inference (new, hallucinated names) ---\n" +
+      names.map((n, i) => `sample  ${i + 1}: ${n}\n`).join("");
+    assert.equal(r.stdout, expected);
+  },
+});
+
+Deno.test({
   name: "cli: every flag changes its setting",
   ignore: !CLI,
   fn: async () => {
