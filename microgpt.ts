@@ -527,7 +527,7 @@ export function rmsnorm(x: Value[]): Value[] {
   return x.map((xi) => xi.mul(scale));
 }
 
-/** One layer's cache: for each position seen so far, its key (or value) vector. */
+/** A KV cache: per layer, the key (or value) vector of every position seen so far. */
 export type KVCache = Value[][][];
 
 /** An empty cache, one list per layer. */
@@ -561,7 +561,7 @@ export function gpt(
 
   for (let li = 0; li < nLayer; li++) {
     // 1) Multi-head attention: each position asks (query) and offers (key, value); a head mixes
-    // the values of earlier positions, weighted by how well their keys match its query.
+    // the values of the positions so far, weighted by how well their keys match its query.
     // Pre-norm: the block reads a normalized copy, and its output is added to the unnormalized x.
     let xResidual = x;
     x = rmsnorm(x);
@@ -665,12 +665,7 @@ export function forwardLoss(model: Model, tokens: number[]): Value {
 }
 
 /** One training step on one document: forward, backward, Adam. Returns the loss. */
-export function trainStep(
-  model: Model,
-  adam: Adam,
-  tokens: number[],
-  step: number,
-): number {
+export function trainStep(model: Model, adam: Adam, tokens: number[], step: number): number {
   const loss = forwardLoss(model, tokens);
   loss.backward();
   adam.update(model.params, model.config, step);
