@@ -921,7 +921,8 @@ Options (default in brackets):
 Cost: a training step builds a graph of about T*L*(24*E^2 + 2*T*E) + 2*T*V*E scalar nodes
 (T = tokens in the document, at most the block size; L layers, E = n_embd, V = vocab size) at
 about 60 bytes each, and its time grows alike. The defaults build ~53,000 nodes per step;
---n-layer 4 --n-embd 64 --block-size 64 builds ~28 million (about 1.5 GB).
+--n-layer 4 --n-embd 64 --block-size 64 builds ~28 million (about 1.5 GB). Shapes beyond 10
+million parameters or 200 million nodes per step are refused.
 `;
 
 /** What the command line asks for. */
