@@ -1145,8 +1145,8 @@ const MAX_PARAMS = 10_000_000;
 const MAX_NODES = 200_000_000;
 
 /** About how many graph nodes a training step builds for a document of `tokens` positions:
- * per position and layer 24·E² for the six matrices, 4·t·E for attention over t earlier
- * positions, and 2·V·E for lm_head. */
+ * per position and layer 24·E² for the six matrices and 4·t·E for attention over the t positions
+ * so far (2·T·E on average), plus 2·V·E per position for lm_head. */
 export function nodesPerStep(cfg: Config, vocabSize: number, tokens: number): number {
   const { nEmbd: e, nLayer: l } = cfg;
   return tokens * l * (24 * e * e + 2 * tokens * e) + 2 * tokens * vocabSize * e;
@@ -1175,6 +1175,41 @@ function checkSize(cfg: Config, vocabSize: number, docs: string[]): void {
   }
 }
 
+/** Reads a --load file and checks that it fits the command line and, if it is to be trained,
+ * the training text. */
+function loadFor(path: string, opts: Options, docs: string[]): { model: Model; tok: Tokenizer } {
+  let loaded;
+  try {
+    loaded = modelFromJSON(readText(path, "--load"), opts.cfg);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(`cannot load ${path}: ${(err as Error).message}`, 1);
+  }
+  for (const name of opts.shapeFlags) {
+    const key = SHAPE_FLAGS[name as keyof typeof SHAPE_FLAGS];
+    const has = loaded.model.config[key];
+    if (has !== opts.cfg[key]) {
+      throw new CliError(
+        `--${name} ${opts.cfg[key]} does not match ${path}, which has ${has}; ` +
+          `leave the shape flags out with --load`,
+        1,
+      );
+    }
+  }
+  if (opts.cfg.numSteps > 0) {
+    for (const doc of docs) {
+      for (const ch of doc) {
+        if (loaded.tok.id(ch) !== undefined) continue;
+        throw new CliError(
+          `cannot train ${path} on this text: its vocabulary lacks ${JSON.stringify(ch)}`,
+          1,
+        );
+      }
+    }
+  }
+  return loaded;
+}
+
 // ---------------------------------------------------------------------------------------------
 // The run, in microgpt.py's order.
 
@@ -1186,41 +1221,12 @@ export function run(opts: Options): void {
   if (docs.length === 0) {
     throw new CliError(`${opts.input} has no documents: every line is empty or whitespace`, 1);
   }
-  let loaded: { model: Model; tok: Tokenizer } | undefined;
-  if (opts.load !== undefined) {
-    try {
-      loaded = modelFromJSON(readText(opts.load, "--load"), opts.cfg);
-    } catch (err) {
-      if (err instanceof CliError) throw err;
-      throw new CliError(`cannot load ${opts.load}: ${(err as Error).message}`, 1);
-    }
-    if (opts.cfg.numSteps > 0) {
-      for (const doc of docs) {
-        for (const ch of doc) {
-          if (loaded.tok.id(ch) !== undefined) continue;
-          throw new CliError(
-            `cannot train ${opts.load} on this text: its vocabulary lacks ${JSON.stringify(ch)}`,
-            1,
-          );
-        }
-      }
-    }
-    for (const name of opts.shapeFlags) {
-      const key = SHAPE_FLAGS[name as keyof typeof SHAPE_FLAGS];
-      if (loaded.model.config[key] !== opts.cfg[key]) {
-        throw new CliError(
-          `--${name} ${opts.cfg[key]} does not match ${opts.load}, which has ${
-            loaded.model.config[key]
-          }; leave the shape flags out with --load`,
-          1,
-        );
-      }
-    }
-  }
+  const loaded = opts.load === undefined ? undefined : loadFor(opts.load, opts, docs);
   if (opts.save !== undefined) checkSavePath(opts.save);
   const tok = loaded?.tok ?? new Tokenizer(docs);
-  checkSize(loaded?.model.config ?? opts.cfg, tok.vocabSize, docs);
-  checkPrefix(opts.prefix, tok, loaded?.model.config.blockSize ?? opts.cfg.blockSize);
+  const cfg = loaded?.model.config ?? opts.cfg; // a loaded model brings its own shape
+  checkSize(cfg, tok.vocabSize, docs);
+  checkPrefix(opts.prefix, tok, cfg.blockSize);
 
   const rng = new Random(opts.cfg.seed);
   rng.shuffle(docs);
@@ -1228,15 +1234,14 @@ export function run(opts: Options): void {
   write(`vocab size: ${tok.vocabSize}\n`);
   let model: Model;
   if (loaded === undefined) {
-    model = initModel(opts.cfg, tok.vocabSize, rng);
+    model = initModel(cfg, tok.vocabSize, rng);
   } else {
     model = loaded.model;
     // Draw the initial weights anyway and drop them, so the generator stands where it would
     // after a fresh init: the samples then depend on the weights alone, not on how they came.
-    for (let i = 0; i < model.params.length; i++) rng.gauss(0, model.config.initStd);
+    for (let i = 0; i < model.params.length; i++) rng.gauss(0, cfg.initStd);
   }
   write(`num params: ${model.params.length}\n`);
-  const cfg = model.config;
 
   const adam = new Adam(model.params.length);
   const losses: number[] = [];
