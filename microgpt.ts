@@ -1,14 +1,18 @@
 /**
  * microgpt.ts — the most atomic way to train and sample a GPT, in one dependency-free Deno file.
  *
- * A line-for-line port of Andrej Karpathy's microgpt.py: a character-level GPT (token and
- * position embeddings, RMSNorm, multi-head causal attention, a ReLU MLP, residual connections)
- * whose every scalar is a node of an autograd graph, trained with Adam on a list of names and
- * then sampled. For the same data, seed and settings it prints exactly what microgpt.py prints,
- * so every number can be checked against the Python original.
+ * A port of Andrej Karpathy's microgpt.py: a character-level GPT (token and position
+ * embeddings, RMSNorm, multi-head causal attention, a ReLU MLP, residual connections) whose every
+ * scalar is a node of an autograd graph, trained with Adam on a list of names and then sampled.
+ * For the same data, seed and settings it prints exactly what microgpt.py prints, so every number
+ * can be checked against the Python original.
  *
- * Read it top to bottom: dataset, tokenizer, autograd, parameters, model, training, inference.
- * The random number generator, a copy of Python's, sits in an appendix at the end.
+ * How to read it. **Part I is the complete algorithm**, in microgpt.py's order: dataset,
+ * tokenizer, autograd, parameters, the model, training, inference. A line says where it ends.
+ * **Part II is the tools** around it: the command line, saving and loading, instruments, the run.
+ * An **appendix** reproduces the bits of Python that the numbers depend on (its random number
+ * generator, `str.strip`, `%.4f`). Everything else is just efficiency: microgpt_fast.ts computes
+ * the same model, bit for bit, on typed arrays.
  *
  * @example Train on the bundled names and invent new ones (no permission flags needed)
  * ```sh
@@ -31,25 +35,13 @@
 import { parseArgs } from "node:util";
 import bundledInput from "./input.txt" with { type: "text" };
 
+// =============================================================================================
+// PART I — THE ALGORITHM
+// =============================================================================================
+
 // ---------------------------------------------------------------------------------------------
 // Dataset: a list of documents, here one name per line. The model learns what a name looks like
 // from thousands of them, and each one is a separate little sequence: it never sees two at once.
-
-/** Characters Python's `str.strip()` removes: everything for which `str.isspace()` is true. */
-const PY_WHITESPACE = new Set(
-  "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" +
-    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
-);
-
-/** Strips leading and trailing whitespace exactly as Python's `str.strip()` does.
- * (JavaScript's `trim()` disagrees on a few characters: U+FEFF, U+0085, U+001C–U+001F.) */
-export function pyStrip(s: string): string {
-  let start = 0;
-  let end = s.length;
-  while (start < end && PY_WHITESPACE.has(s[start])) start++;
-  while (end > start && PY_WHITESPACE.has(s[end - 1])) end--;
-  return s.slice(start, end);
-}
 
 /** Splits a text into documents as microgpt.py reads its input file: one per line (Python's
  * text mode ends a line at "\n", "\r\n" or a lone "\r"), stripped, empty lines dropped. */
@@ -96,10 +88,12 @@ export class Tokenizer {
     return this.#ids.get(ch);
   }
 
-  /** A document's tokens with BOS on both sides: BOS is the cue to start and the signal to stop. */
-  encode(doc: string): number[] {
+  /** A document's tokens with BOS on both sides. With `limit`, only the first `limit` characters
+   * are read: a block of `limit` positions could not use more (and a 10 MB line stays cheap). */
+  encode(doc: string, limit = Infinity): number[] {
     const tokens = [this.bos];
     for (const ch of doc) {
+      if (tokens.length > limit) return tokens; // cut: this document does not end in the block
       const id = this.#ids.get(ch);
       if (id === undefined) {
         throw new Error(`character ${JSON.stringify(ch)} is not in the vocabulary`);
@@ -118,170 +112,69 @@ export class Tokenizer {
 // applies the chain rule: each child's grad += local gradient × this node's grad. Then grad holds
 // d(loss)/d(node) for every node, the parameters included.
 //
-// microgpt.py makes every node a Python object. One training step makes about 56,000 of them and
-// throws them all away, so here the nodes live on a "tape": six typed-array columns indexed by the
-// node's number (data, grad, two children, two local gradients; no op needs more than two). A
-// Value is a thin handle to its row. Making a node writes a row; forgetting a step's graph rewinds
-// the tape to just after the parameters, which are its first rows (so the tape holds one model at
-// a time). Same nodes, same arithmetic, same order as microgpt.py: the columns only spare the
-// garbage collector the work of freeing 56,000 objects per step.
-
-const NO_CHILD = -1;
-let tapeSize = 0;
-let tapeCap = 1 << 16;
-let nodeData = new Float64Array(tapeCap);
-let nodeGrad = new Float64Array(tapeCap);
-let childA = new Int32Array(tapeCap);
-let childB = new Int32Array(tapeCap);
-let localA = new Float64Array(tapeCap);
-let localB = new Float64Array(tapeCap);
-// Scratch space of backward(): the topological order, the depth-first stack, visit marks.
-let topo = new Int32Array(tapeCap);
-let stackNode = new Int32Array(tapeCap);
-let stackNext = new Int32Array(tapeCap);
-let visited = new Int32Array(tapeCap);
-let visitEpoch = 0;
-
-function growTape(): void {
-  tapeCap *= 2;
-  const grow64 = (a: Float64Array) => {
-    const b = new Float64Array(tapeCap);
-    b.set(a);
-    return b;
-  };
-  const grow32 = (a: Int32Array) => {
-    const b = new Int32Array(tapeCap);
-    b.set(a);
-    return b;
-  };
-  nodeData = grow64(nodeData);
-  nodeGrad = grow64(nodeGrad);
-  localA = grow64(localA);
-  localB = grow64(localB);
-  childA = grow32(childA);
-  childB = grow32(childB);
-  visited = grow32(visited);
-  topo = new Int32Array(tapeCap);
-  stackNode = new Int32Array(tapeCap);
-  stackNext = new Int32Array(tapeCap);
-}
-
-/** Writes a node on the tape: its value, and for each child the local gradient d(node)/d(child). */
-function node(data: number, a: number, da: number, b: number, db: number): Value {
-  if (tapeSize === tapeCap) growTape();
-  const id = tapeSize++;
-  nodeData[id] = data;
-  nodeGrad[id] = 0;
-  childA[id] = a;
-  localA[id] = da;
-  childB[id] = b;
-  localB[id] = db;
-  return new Value(id);
-}
-
-/** Number of nodes on the tape: mark it after making the parameters, rewind to it with
- * {@linkcode rewindTape}. */
-export function tapeLength(): number {
-  return tapeSize;
-}
-
-/** Forgets every node made after the first `length` ones; their handles must not be used again. */
-export function rewindTape(length: number): void {
-  tapeSize = length;
-}
+// microgpt.py keeps the children and local gradients in tuples. No op needs more than two, so
+// here they are four fixed fields: a node is then one small object, which V8 makes and frees fast
+// (a training step makes ~53,000 nodes and drops them all).
 
 /** A scalar in the computation graph: its value, its gradient, its children. */
 export class Value {
-  /** The node's row on the tape. */
-  readonly id: number;
-
-  /** A handle to node `id`; make new nodes with {@linkcode Value.leaf} or the ops. */
-  constructor(id: number) {
-    this.id = id;
-  }
-
-  /** A node with no children: a parameter or a constant input. */
-  static leaf(data: number): Value {
-    return node(data, NO_CHILD, 0, NO_CHILD, 0);
-  }
-
   /** The scalar computed in the forward pass. */
-  get data(): number {
-    return nodeData[this.id];
-  }
-  set data(x: number) {
-    nodeData[this.id] = x;
-  }
-
+  data: number;
   /** d(loss)/d(this node), filled in by backward(). */
-  get grad(): number {
-    return nodeGrad[this.id];
-  }
-  set grad(g: number) {
-    nodeGrad[this.id] = g;
-  }
+  grad = 0;
+  /** The first child (null for a leaf: a parameter or a constant input). */
+  readonly a: Value | null;
+  /** The second child, or null. A number operand is not a child: nobody needs its gradient. */
+  readonly b: Value | null;
+  /** d(this)/d(a), the local gradient towards the first child. */
+  readonly da: number;
+  /** d(this)/d(b), the local gradient towards the second child. */
+  readonly db: number;
+  /** The mark of the last backward() walk that reached this node. */
+  seen: object | null = null;
 
-  /** The nodes this one was computed from (a constant operand is not a node). */
-  get children(): Value[] {
-    const out = [];
-    if (childA[this.id] !== NO_CHILD) out.push(new Value(childA[this.id]));
-    if (childB[this.id] !== NO_CHILD) out.push(new Value(childB[this.id]));
-    return out;
-  }
-
-  /** d(this)/d(child) for each child, in the order of `children`. */
-  get localGrads(): number[] {
-    const out = [];
-    if (childA[this.id] !== NO_CHILD) out.push(localA[this.id]);
-    if (childB[this.id] !== NO_CHILD) out.push(localB[this.id]);
-    return out;
+  /** A node with value `data` and up to two children with their local gradients. */
+  constructor(data: number, a: Value | null = null, da = 0, b: Value | null = null, db = 0) {
+    this.data = data;
+    this.a = a;
+    this.da = da;
+    this.b = b;
+    this.db = db;
   }
 
   // Each op states its forward value and its local gradients; backward() does the chaining.
-  // microgpt.py wraps a plain-number operand in a childless Value whose gradient nobody reads;
-  // here it is simply not a child, which changes no number.
 
   /** this + other; d/dthis = 1, d/dother = 1. */
   add(other: Value | number): Value {
-    const x = nodeData[this.id];
-    if (typeof other === "number") {
-      return node(x + other, this.id, 1, NO_CHILD, 0);
-    }
-    return node(x + nodeData[other.id], this.id, 1, other.id, 1);
+    if (typeof other === "number") return new Value(this.data + other, this, 1);
+    return new Value(this.data + other.data, this, 1, other, 1);
   }
 
   /** this × other; d/dthis = other, d/dother = this. */
   mul(other: Value | number): Value {
-    const x = nodeData[this.id];
-    if (typeof other === "number") {
-      return node(x * other, this.id, other, NO_CHILD, 0);
-    }
-    const y = nodeData[other.id];
-    return node(x * y, this.id, y, other.id, x);
+    if (typeof other === "number") return new Value(this.data * other, this, other);
+    return new Value(this.data * other.data, this, other.data, other, this.data);
   }
 
   /** this^k for a constant k; d/dthis = k·this^(k−1). */
   pow(k: number): Value {
-    const x = nodeData[this.id];
-    return node(x ** k, this.id, k * x ** (k - 1), NO_CHILD, 0);
+    return new Value(this.data ** k, this, k * this.data ** (k - 1));
   }
 
   /** ln(this); d/dthis = 1/this. */
   log(): Value {
-    const x = nodeData[this.id];
-    return node(Math.log(x), this.id, 1 / x, NO_CHILD, 0);
+    return new Value(Math.log(this.data), this, 1 / this.data);
   }
 
   /** e^this; d/dthis = e^this. */
   exp(): Value {
-    const e = Math.exp(nodeData[this.id]);
-    return node(e, this.id, e, NO_CHILD, 0);
+    const e = Math.exp(this.data);
+    return new Value(e, this, e);
   }
 
   /** max(0, this); d/dthis = 1 where this > 0, else 0. */
   relu(): Value {
-    const x = nodeData[this.id];
-    return node(x > 0 ? x : 0, this.id, x > 0 ? 1 : 0, NO_CHILD, 0);
+    return new Value(this.data > 0 ? this.data : 0, this, this.data > 0 ? 1 : 0);
   }
 
   // The rest are built from the ops above exactly as microgpt.py builds them, because the shape
@@ -304,98 +197,78 @@ export class Value {
 
   /** Fills in `grad` of every node this one depends on, with this node as the loss. */
   backward(): void {
-    const n = topologicalOrder(this.id);
-    nodeGrad[this.id] = 1;
-    // Walk from the loss down: by the time a node is reached, every node that uses it (all later
-    // in the order) has already added its share, so its grad is complete and can be passed on.
-    for (let i = n - 1; i >= 0; i--) {
+    // microgpt.py's build_topo, without recursion: a depth-first walk that enters a node's
+    // children in order and lists the node after them. That order decides the order in which
+    // each grad is summed, and so its last bits. Recursion would overflow the call stack on a
+    // deep graph (microgpt.py dies of RecursionError at 4 layers of width 64), so an explicit
+    // stack stands in for it: the node on top enters its first child not yet visited, and when
+    // none is left it is done. Each walk marks with its own fresh object, so walks over
+    // different graphs never disturb each other. Leaves (no children) need no place in the order.
+    const visited = {};
+    const topo: Value[] = [];
+    const stack: Value[] = [];
+    if (this.a !== null) {
+      this.seen = visited;
+      stack.push(this);
+    }
+    while (stack.length > 0) {
+      const { a, b } = stack[stack.length - 1];
+      if (a!.seen !== visited && a!.a !== null) {
+        a!.seen = visited;
+        stack.push(a!);
+      } else if (b !== null && b.seen !== visited && b.a !== null) {
+        b.seen = visited;
+        stack.push(b);
+      } else {
+        topo.push(stack.pop()!);
+      }
+    }
+    this.grad = 1;
+    // From the loss down: when a node is reached, every node that uses it (all later in topo)
+    // has already added its share, so its grad is complete and can be passed on.
+    for (let i = topo.length - 1; i >= 0; i--) {
       const v = topo[i];
-      const g = nodeGrad[v];
-      nodeGrad[childA[v]] += localA[v] * g;
-      const b = childB[v];
-      if (b !== NO_CHILD) nodeGrad[b] += localB[v] * g;
+      v.a!.grad += v.da * v.grad;
+      if (v.b !== null) v.b.grad += v.db * v.grad;
     }
   }
-}
-
-/** Orders the nodes below `root` children-first, into `topo`, and returns how many there are.
- *
- * The order is exactly that of microgpt.py's recursive build_topo (a depth-first walk that visits
- * the children in order and lists a node after them), so every grad is summed in the same order.
- * An explicit stack stands in for the recursion, so a deep graph cannot overflow the call stack.
- * Leaves are left out: they have no children to pass a gradient to. */
-function topologicalOrder(root: number): number {
-  if (childA[root] === NO_CHILD) return 0;
-  const epoch = ++visitEpoch;
-  let n = 0;
-  let top = 0;
-  stackNode[0] = root;
-  stackNext[0] = 0;
-  visited[root] = epoch;
-  while (top >= 0) {
-    // Resume the node on top where its walk stopped: 0 = before child a, 1 = before child b.
-    const v = stackNode[top];
-    const next = stackNext[top];
-    if (next === 0) {
-      const a = childA[v];
-      if (visited[a] !== epoch && childA[a] !== NO_CHILD) {
-        visited[a] = epoch;
-        stackNext[top] = 1;
-        top++;
-        stackNode[top] = a;
-        stackNext[top] = 0;
-        continue;
-      }
-    }
-    if (next <= 1) {
-      const b = childB[v];
-      if (b !== NO_CHILD && visited[b] !== epoch && childA[b] !== NO_CHILD) {
-        visited[b] = epoch;
-        stackNext[top] = 2;
-        top++;
-        stackNode[top] = b;
-        stackNext[top] = 0;
-        continue;
-      }
-    }
-    topo[n++] = v; // both children done
-    top--;
-  }
-  return n;
 }
 
 // ---------------------------------------------------------------------------------------------
-// Hyperparameters: the model's shape and the training settings. microgpt.py keeps them as
-// constants; here they travel in one object so that the command line (and the tests) can change
-// them. The defaults are microgpt.py's.
+// Hyperparameters and parameters. microgpt.py keeps the settings as constants; here they travel
+// in one object so that the command line (and the tests) can change them. The parameters are the
+// knowledge of the model, random at first: each matrix is a list of rows of Values, named after
+// GPT-2 as microgpt.py names them: wte (token embeddings), wpe (position embeddings), per layer
+// the attention projections attn_wq/wk/wv/wo and the MLP's mlp_fc1/fc2, and lm_head, which turns
+// the final vector back into one score (logit) per token.
 
 /** Every setting of a run. */
 export interface Config {
-  /** Embedding width: the size of the vector that stands for one token at one position. */
+  /** Width of the network: the size of the vector that stands for a token at a position. */
   nEmbd: number;
   /** Attention heads; each looks at nEmbd / nHead of the width. */
   nHead: number;
-  /** Transformer blocks stacked one after the other. */
+  /** Depth: transformer blocks stacked one after the other. */
   nLayer: number;
   /** Context length: the most tokens the model ever sees at once. */
   blockSize: number;
   /** Training steps, one document each. */
   numSteps: number;
-  /** Adam's peak learning rate; it decays linearly to 0 over the run. */
+  /** Adam's peak learning rate; it decays linearly to 0 over the steps. */
   learningRate: number;
   /** Adam's decay rate of the first moment (the running mean of the gradient). */
   beta1: number;
   /** Adam's decay rate of the second moment (the running mean of the squared gradient). */
   beta2: number;
-  /** Added to Adam's denominator so it never divides by zero. */
+  /** Keeps Adam's denominator above zero. */
   epsAdam: number;
-  /** Standard deviation of the Gaussian that initializes every weight. */
+  /** Standard deviation of the Gaussian that draws every initial weight. */
   initStd: number;
   /** Sampling temperature: below 1 sharpens the distribution, above 1 flattens it. */
   temperature: number;
-  /** How many names to invent after training. */
+  /** How many documents to invent after training. */
   numSamples: number;
-  /** Seed of the random number generator, as in Python's `random.seed(seed)`. */
+  /** Seed of the random number generator, as Python's `random.seed(seed)`. */
   seed: bigint;
 }
 
@@ -413,14 +286,8 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   initStd: 0.08,
   temperature: 0.5,
   numSamples: 20,
-  seed: 42n,
+  seed: 42n, // let there be order among chaos
 });
-
-// ---------------------------------------------------------------------------------------------
-// Parameters: the knowledge of the model, random at first. Each matrix is a list of rows of
-// Values. Names follow GPT-2 as microgpt.py does: wte (token embeddings), wpe (position
-// embeddings), per layer the attention projections attn_wq/wk/wv/wo and the MLP's mlp_fc1/fc2,
-// and lm_head, which turns the final vector back into one score (logit) per token.
 
 /** A model: its settings, its named weight matrices, and all weights as one flat list. */
 export interface Model {
@@ -432,8 +299,6 @@ export interface Model {
   stateDict: Record<string, Value[][]>;
   /** Every weight, flattened in the order of `stateDict`; Adam walks this list. */
   params: Value[];
-  /** Tape length just after the parameters: each forward pass starts from here. */
-  tapeMark: number;
 }
 
 /** Names and shapes (rows × columns) of the weight matrices, in microgpt.py's order. */
@@ -454,28 +319,22 @@ export function matrixShapes(cfg: Config, vocabSize: number): [string, number, n
   return shapes;
 }
 
-/** Makes a model whose weights come from `weight(name, row, col)`, in microgpt.py's order.
- * The tape holds one model at a time: building a model forgets the previous one. */
-export function buildModel(
-  cfg: Config,
-  vocabSize: number,
-  weight: (name: string, row: number, col: number) => number,
-): Model {
-  // The parameters must be the first rows of the tape: each step rewinds to just after them.
-  rewindTape(0);
+/** Makes a model whose weights are `next()`, called in microgpt.py's order: matrix by matrix,
+ * row by row. */
+export function buildModel(cfg: Config, vocabSize: number, next: () => number): Model {
   const stateDict: Record<string, Value[][]> = {};
   const params: Value[] = [];
   for (const [name, nout, nin] of matrixShapes(cfg, vocabSize)) {
     const mat: Value[][] = [];
     for (let r = 0; r < nout; r++) {
       const row: Value[] = [];
-      for (let c = 0; c < nin; c++) row.push(Value.leaf(weight(name, r, c)));
+      for (let c = 0; c < nin; c++) row.push(new Value(next()));
       mat.push(row);
       params.push(...row);
     }
     stateDict[name] = mat;
   }
-  return { config: cfg, vocabSize, stateDict, params, tapeMark: tapeLength() };
+  return { config: cfg, vocabSize, stateDict, params };
 }
 
 /** A fresh model: every weight drawn from a Gaussian with mean 0 and deviation `initStd`.
@@ -549,6 +408,7 @@ export function gpt(
   posId: number,
   keys: KVCache,
   values: KVCache,
+  observe?: AttentionObserver,
 ): Value[] {
   const { nEmbd, nHead, nLayer } = model.config;
   const sd = model.stateDict;
@@ -579,17 +439,14 @@ export function gpt(
       const attnLogits: Value[] = [];
       for (let t = 0; t < ks.length; t++) {
         let s = q[hs].mul(ks[t][hs]);
-        for (let j = 1; j < headDim; j++) {
-          s = s.add(q[hs + j].mul(ks[t][hs + j]));
-        }
+        for (let j = 1; j < headDim; j++) s = s.add(q[hs + j].mul(ks[t][hs + j]));
         attnLogits.push(s.div(headDim ** 0.5));
       }
       const attnWeights = softmax(attnLogits);
+      if (observe !== undefined) observe(li, h, attnWeights.map((w) => w.data));
       for (let j = 0; j < headDim; j++) {
         let s = attnWeights[0].mul(vs[0][hs + j]);
-        for (let t = 1; t < vs.length; t++) {
-          s = s.add(attnWeights[t].mul(vs[t][hs + j]));
-        }
+        for (let t = 1; t < vs.length; t++) s = s.add(attnWeights[t].mul(vs[t][hs + j]));
         xAttn.push(s);
       }
     }
@@ -612,46 +469,10 @@ export function gpt(
 // token): 0 when it was certain and right, ln(vocabSize) ≈ 3.3 when it guesses uniformly.
 // Adam then moves every weight against its gradient, scaled per weight by running averages.
 
-/** Adam's running averages, one pair per parameter. */
-export class Adam {
-  /** First moment: a running mean of each parameter's gradient (momentum). */
-  readonly m: Float64Array;
-  /** Second moment: a running mean of each squared gradient (its typical size). */
-  readonly v: Float64Array;
-
-  /** Zeroed moments for `n` parameters. */
-  constructor(n: number) {
-    this.m = new Float64Array(n);
-    this.v = new Float64Array(n);
-  }
-
-  /** Updates every parameter from its gradient at training step `step` (0-based) of `numSteps`,
-   * then zeroes the gradient for the next step. */
-  update(params: Value[], cfg: Config, step: number): void {
-    const { beta1, beta2, epsAdam } = cfg;
-    const lrT = cfg.learningRate * (1 - step / cfg.numSteps); // linear decay to 0
-    // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
-    const c1 = 1 - beta1 ** (step + 1);
-    const c2 = 1 - beta2 ** (step + 1);
-    const { m, v } = this;
-    for (let i = 0; i < params.length; i++) {
-      const p = params[i].id;
-      const g = nodeGrad[p];
-      m[i] = beta1 * m[i] + (1 - beta1) * g;
-      v[i] = beta2 * v[i] + (1 - beta2) * g ** 2;
-      const mHat = m[i] / c1;
-      const vHat = v[i] / c2;
-      nodeData[p] -= lrT * mHat / (vHat ** 0.5 + epsAdam);
-      nodeGrad[p] = 0;
-    }
-  }
-}
-
-/** The mean loss over one document's positions, as a node of a fresh graph. Position i is
+/** The mean loss over one document's positions, as the root of a fresh graph. Position i is
  * trained to predict token i+1 from tokens 0..i; documents longer than blockSize are cut. */
 export function forwardLoss(model: Model, tokens: number[]): Value {
   const { nLayer, blockSize } = model.config;
-  rewindTape(model.tapeMark); // the previous step's graph is no longer needed
   const n = Math.min(blockSize, tokens.length - 1);
   const keys = emptyCache(nLayer);
   const values = emptyCache(nLayer);
@@ -661,15 +482,69 @@ export function forwardLoss(model: Model, tokens: number[]): Value {
     const probs = softmax(logits);
     losses.push(probs[tokens[posId + 1]].log().neg());
   }
-  return sum(losses).mul(1 / n);
+  return sum(losses).mul(1 / n); // may yours be low
 }
 
-/** One training step on one document: forward, backward, Adam. Returns the loss. */
-export function trainStep(model: Model, adam: Adam, tokens: number[], step: number): number {
-  const loss = forwardLoss(model, tokens);
-  loss.backward();
-  adam.update(model.params, model.config, step);
-  return loss.data;
+/** Adam, the optimizer, and its two buffers: one pair of running averages per parameter. */
+export class Adam {
+  /** First moment: a running mean of each parameter's gradient (momentum). */
+  readonly m: Float64Array;
+  /** Second moment: a running mean of each squared gradient (its typical size). */
+  readonly v: Float64Array;
+  /** The learning rate, its decay over numSteps, the betas and eps come from here. */
+  readonly config: Config;
+
+  /** Zeroed moments for `n` parameters. */
+  constructor(n: number, config: Config) {
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+    this.config = config;
+  }
+
+  /** Moves every parameter against its gradient at training step `step` (0-based), then zeroes
+   * the gradient for the next step. */
+  update(params: Value[], step: number): void {
+    const { learningRate, beta1, beta2, epsAdam, numSteps } = this.config;
+    const lrT = learningRate * (1 - step / numSteps); // linear decay to 0
+    // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
+    const c1 = 1 - beta1 ** (step + 1);
+    const c2 = 1 - beta2 ** (step + 1);
+    const { m, v } = this;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      m[i] = beta1 * m[i] + (1 - beta1) * p.grad;
+      v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2;
+      const mHat = m[i] / c1;
+      const vHat = v[i] / c2;
+      p.data -= lrT * mHat / (vHat ** 0.5 + epsAdam);
+      p.grad = 0;
+    }
+  }
+}
+
+/** The training loop: steps `from` … numSteps−1, one document each. Returns the steps done. */
+export function train(
+  model: Model,
+  adam: Adam,
+  docs: string[],
+  tok: Tokenizer,
+  onStep: StepHook,
+  from = 0,
+): number {
+  const { numSteps, blockSize } = model.config;
+  for (let step = from; step < numSteps; step++) {
+    // Take one document (in the shuffled order, starting over after the last), tokenize it and
+    // surround it with BOS on both sides.
+    const tokens = tok.encode(docs[step % docs.length], blockSize);
+    // Forward the tokens through the model, building the graph all the way to the loss.
+    const loss = forwardLoss(model, tokens);
+    // Backward the loss: the gradient of every parameter.
+    loss.backward();
+    // Adam moves the parameters, with a learning rate that decays linearly to 0.
+    adam.update(model.params, step);
+    if (onStep(step, loss.data) === false) return step + 1;
+  }
+  return numSteps;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -679,37 +554,27 @@ export function trainStep(model: Model, adam: Adam, tokens: number[], step: numb
 // repetitive names), above 1 it flattens it (more inventive, more misspelled). Temperature 0 is
 // the limit of that sharpening: always the likeliest token, and no random draw at all.
 
-/** What the model saw and did at one sampling position; see {@linkcode sample}'s `onDraw`. */
-export interface Draw {
-  /** The text so far, prefix included. */
-  soFar: string;
-  /** The next-token distribution at the sampling temperature. */
-  probs: number[];
-  /** The same distribution at temperature 1, the model's own. */
-  probs1: number[];
-  /** The token drawn. */
-  drawn: number;
-}
-
 /** Invents one document with the model. It starts with `prefix`, whose tokens are fed after BOS
- * without sampling (they only fill the KV cache); `onDraw`, if given, sees every draw. */
+ * without sampling (they only fill the KV cache). */
 export function sample(
   model: Model,
   tok: Tokenizer,
   rng: Random,
   temperature: number,
   prefix = "",
-  onDraw?: (draw: Draw) => void,
+  watch: SampleWatch = {},
 ): string {
   const { nLayer, blockSize } = model.config;
-  rewindTape(model.tapeMark);
   const keys = emptyCache(nLayer);
   const values = emptyCache(nLayer);
   const forced = tok.encode(prefix).slice(1, -1); // the prefix's tokens, without the BOS ends
   let tokenId = tok.bos;
   let out = "";
   for (let posId = 0; posId < blockSize; posId++) {
-    const logits = gpt(model, tokenId, posId, keys, values);
+    const { onAttention } = watch;
+    const observe: AttentionObserver | undefined = onAttention &&
+      ((li, h, w) => onAttention(posId, li, h, w));
+    const logits = gpt(model, tokenId, posId, keys, values, observe);
     if (posId < forced.length) {
       tokenId = forced[posId];
       out += tok.chars[tokenId];
@@ -723,8 +588,9 @@ export function sample(
       probs = softmax(logits.map((l) => l.div(temperature))).map((p) => p.data);
       tokenId = rng.choices(probs);
     }
-    if (onDraw !== undefined) {
-      onDraw({ soFar: out, probs, probs1: softmax(logits).map((p) => p.data), drawn: tokenId });
+    if (watch.onDraw !== undefined) {
+      const probs1 = softmax(logits).map((p) => p.data);
+      watch.onDraw({ soFar: out, probs, probs1, drawn: tokenId });
     }
     if (tokenId === tok.bos) break;
     out += tok.chars[tokenId];
@@ -733,10 +599,162 @@ export function sample(
 }
 
 /** The index of the largest number, the first one on ties. */
-export function argmax(xs: number[]): number {
+export function argmax(xs: ArrayLike<number>): number {
   let best = 0;
   for (let i = 1; i < xs.length; i++) if (xs[i] > xs[best]) best = i;
   return best;
+}
+
+/** The sampling loop: invents `numSamples` documents, one after the other from the same random
+ * stream; `watchFor(i)` may put eyes on sample i. */
+export function generate(
+  model: Model,
+  tok: Tokenizer,
+  rng: Random,
+  prefix: string,
+  onSample: SampleHook,
+  watchFor: (i: number) => SampleWatch = () => ({}),
+): void {
+  const { numSamples, temperature } = model.config;
+  for (let i = 0; i < numSamples; i++) {
+    const doc = sample(model, tok, rng, temperature, prefix, watchFor(i));
+    if (onSample(i, doc) === false) return;
+  }
+}
+
+// =============================================================================================
+// The algorithm ends here. What follows are the tools around it (Part II: the command line,
+// saving and loading, the instruments, the run) and an appendix of Python compatibility (the
+// random number generator, str.strip, %.4f) that makes every printed number microgpt.py's.
+// =============================================================================================
+
+// =============================================================================================
+// PART II — THE TOOLS
+// =============================================================================================
+
+// ---------------------------------------------------------------------------------------------
+// Hooks: how the tools hear the training and sampling loops of Part I, and look inside them.
+// Listening changes no number and draws nothing from the random stream.
+
+/** Hears each training step's 0-based index and loss; returning false stops the training there.
+ * (Part II prints microgpt.py's step line through it.) */
+export type StepHook = (step: number, loss: number) => boolean | void;
+
+/** Hears each sample as it is drawn (0-based); returning false stops the sampling there. */
+export type SampleHook = (i: number, doc: string) => boolean | void;
+
+/** Sees the attention weights of one head at one position (their sum is 1); for pictures. */
+export type AttentionObserver = (layer: number, head: number, weights: number[]) => void;
+
+/** What the model saw and did at one sampling position; see {@linkcode SampleWatch}. */
+export interface Draw {
+  /** The text so far, prefix included. */
+  soFar: string;
+  /** The next-token distribution at the sampling temperature. */
+  probs: number[];
+  /** The same distribution at temperature 1, the model's own. */
+  probs1: number[];
+  /** The token drawn. */
+  drawn: number;
+}
+
+/** Optional eyes on one sample (for the instruments of Part II); watching changes no draw. */
+export interface SampleWatch {
+  /** Sees every draw. */
+  onDraw?: (draw: Draw) => void;
+  /** Sees the attention weights at every position, layer and head. */
+  onAttention?: (pos: number, layer: number, head: number, weights: number[]) => void;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Engines. The command line, saving and the instruments work with any way of computing the model
+// that can train, sample and hand over its weights: the graph of Part I, or microgpt_fast.ts's
+// typed arrays. Weights travel as one flat list in state_dict order (matrix by matrix, row by
+// row), which is also the order of Adam's moments.
+
+/** A model and its optimizer, as the tools see them. */
+export interface Trainer {
+  /** The settings it was made with. */
+  readonly config: Config;
+  /** Number of distinct tokens, BOS included. */
+  readonly vocabSize: number;
+  /** Adam's first moments, one per weight in state_dict order; a resume restores them. */
+  readonly m: Float64Array;
+  /** Adam's second moments, alike. */
+  readonly v: Float64Array;
+  /** The training loop from step `from`; returns the steps done (see {@linkcode train}). */
+  train(docs: string[], tok: Tokenizer, onStep: StepHook, from: number): number;
+  /** The sampling loop (see {@linkcode generate}). */
+  generate(
+    tok: Tokenizer,
+    rng: Random,
+    prefix: string,
+    onSample: SampleHook,
+    watchFor?: (i: number) => SampleWatch,
+  ): void;
+  /** The mean loss on a document's tokens, learning nothing from it. */
+  loss(tokens: number[]): number;
+  /** A copy of every weight, flat in state_dict order. */
+  weights(): Float64Array;
+}
+
+/** A way to compute the model. */
+export interface Engine {
+  /** The script's file name, for messages. */
+  readonly name: string;
+  /** A model of this shape holding `weights` (flat, in state_dict order), Adam's moments zero. */
+  create(config: Config, vocabSize: number, weights: Float64Array): Trainer;
+  /** About how many bytes one training step holds at its peak, for documents of `tokens`
+   * positions: what decides whether a shape fits in memory. */
+  stepBytes(config: Config, vocabSize: number, tokens: number): number;
+}
+
+/** Bytes per graph node: a Value and its boxed numbers, measured with Deno.memoryUsage(). */
+const BYTES_PER_NODE = 100;
+
+/** About how many graph nodes a training step builds for a document of `tokens` positions:
+ * per position and layer 24·E² for the six matrices and 4·t·E for attention over the t positions
+ * so far (2·T·E on average), plus 2·V·E per position for lm_head. */
+export function nodesPerStep(cfg: Config, vocabSize: number, tokens: number): number {
+  const { nEmbd: e, nLayer: l } = cfg;
+  return tokens * l * (24 * e * e + 2 * tokens * e) + 2 * tokens * vocabSize * e;
+}
+
+/** Part I as an engine: every scalar a Value. */
+export const graphEngine: Engine = {
+  name: "microgpt.ts",
+  create(config, vocabSize, weights) {
+    let i = 0;
+    const model = buildModel(config, vocabSize, () => weights[i++]);
+    const adam = new Adam(model.params.length, config);
+    return {
+      config,
+      vocabSize,
+      m: adam.m,
+      v: adam.v,
+      train: (docs, tok, onStep, from) => train(model, adam, docs, tok, onStep, from),
+      generate: (tok, rng, prefix, onSample, watchFor) =>
+        generate(model, tok, rng, prefix, onSample, watchFor),
+      loss: (tokens) => forwardLoss(model, tokens).data,
+      weights: () => Float64Array.from(model.params, (p) => p.data),
+    };
+  },
+  stepBytes: (config, vocabSize, tokens) =>
+    nodesPerStep(config, vocabSize, tokens) * BYTES_PER_NODE,
+};
+
+/** Number of weights of a shape. */
+export function numParams(cfg: Config, vocabSize: number): number {
+  let n = 0;
+  for (const [, nout, nin] of matrixShapes(cfg, vocabSize)) n += nout * nin;
+  return n;
+}
+
+/** {@linkcode initModel}'s draws as plain numbers: the same Gaussians in the same order. */
+export function initWeights(cfg: Config, vocabSize: number, rng: Random): Float64Array {
+  const w = new Float64Array(numParams(cfg, vocabSize));
+  for (let i = 0; i < w.length; i++) w[i] = rng.gauss(0, cfg.initStd);
+  return w;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -748,20 +766,35 @@ export function argmax(xs: number[]): number {
 const MODEL_FORMAT = "microgpt.ts model";
 const MODEL_VERSION = 1;
 
-/** A saved model as JSON text. */
-export function modelToJSON(model: Model, tok: Tokenizer): string {
-  const { nEmbd, nHead, nLayer, blockSize } = model.config;
+/** A saved model: its shape, vocabulary and weights. */
+export interface SavedModel {
+  /** The shape from the file; the other settings from the caller's config. */
+  config: Config;
+  /** The vocabulary from the file. */
+  tok: Tokenizer;
+  /** Every weight, flat in state_dict order. */
+  weights: Float64Array;
+}
+
+/** A model as JSON text. `weights` are flat, in state_dict order. */
+export function modelToJSON(cfg: Config, tok: Tokenizer, weights: Float64Array): string {
   const stateDict: Record<string, number[][]> = {};
-  for (const [name, mat] of Object.entries(model.stateDict)) {
-    stateDict[name] = mat.map((row) => row.map((p) => p.data));
+  let next = 0;
+  for (const [name, nout, nin] of matrixShapes(cfg, tok.vocabSize)) {
+    const mat: number[][] = [];
+    for (let r = 0; r < nout; r++) {
+      mat.push(Array.from(weights.subarray(next, next + nin)));
+      next += nin;
+    }
+    stateDict[name] = mat;
   }
   const saved = {
     format: MODEL_FORMAT,
     version: MODEL_VERSION,
-    n_embd: nEmbd,
-    n_head: nHead,
-    n_layer: nLayer,
-    block_size: blockSize,
+    n_embd: cfg.nEmbd,
+    n_head: cfg.nHead,
+    n_layer: cfg.nLayer,
+    block_size: cfg.blockSize,
     vocab: tok.chars,
     state_dict: stateDict,
   };
@@ -770,7 +803,7 @@ export function modelToJSON(model: Model, tok: Tokenizer): string {
 
 /** Reads a saved model. Everything is checked before use; a file that does not fit throws an
  * Error naming what is wrong. The shape comes from the file, the other settings from `cfg`. */
-export function modelFromJSON(text: string, cfg: Config): { model: Model; tok: Tokenizer } {
+export function modelFromJSON(text: string, cfg: Config): SavedModel {
   let saved: unknown;
   try {
     saved = JSON.parse(text);
@@ -790,15 +823,15 @@ export function modelFromJSON(text: string, cfg: Config): { model: Model; tok: T
     }
     return n;
   };
-  const loadedCfg: Config = {
+  const config: Config = {
     ...cfg,
     nEmbd: shape("n_embd"),
     nHead: shape("n_head"),
     nLayer: shape("n_layer"),
     blockSize: shape("block_size"),
   };
-  if (loadedCfg.nEmbd % loadedCfg.nHead !== 0) {
-    throw new Error(`n_embd ${loadedCfg.nEmbd} is not divisible by n_head ${loadedCfg.nHead}`);
+  if (config.nEmbd % config.nHead !== 0) {
+    throw new Error(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
   }
   const vocab = saved.vocab;
   if (!Array.isArray(vocab) || vocab.length === 0) {
@@ -814,11 +847,13 @@ export function modelFromJSON(text: string, cfg: Config): { model: Model; tok: T
 
   const sd = saved.state_dict;
   if (!isRecord(sd)) throw new Error(`"state_dict" is missing`);
-  const shapes = matrixShapes(loadedCfg, tok.vocabSize);
+  const shapes = matrixShapes(config, tok.vocabSize);
   const expected = new Set(shapes.map(([name]) => name));
   for (const name of Object.keys(sd)) {
     if (!expected.has(name)) throw new Error(`state_dict has an unexpected matrix "${name}"`);
   }
+  const weights = new Float64Array(numParams(config, tok.vocabSize));
+  let next = 0;
   for (const [name, nout, nin] of shapes) {
     const mat = sd[name];
     if (!Array.isArray(mat)) throw new Error(`state_dict lacks the matrix "${name}"`);
@@ -833,44 +868,15 @@ export function modelFromJSON(text: string, cfg: Config): { model: Model; tok: T
         if (typeof w !== "number" || !Number.isFinite(w)) {
           throw new Error(`${name}[${r}][${c}] is ${JSON.stringify(w)}, not a finite number`);
         }
+        weights[next++] = w;
       });
     });
   }
-  const weights = sd as Record<string, number[][]>;
-  const model = buildModel(loadedCfg, tok.vocabSize, (name, r, c) => weights[name][r][c]);
-  return { model, tok };
+  return { config, tok, weights };
 }
 
 function isRecord(x: unknown): x is Record<string, unknown> {
   return typeof x === "object" && x !== null && !Array.isArray(x);
-}
-
-// ---------------------------------------------------------------------------------------------
-// Printing, byte for byte as microgpt.py prints.
-
-/** Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals, ties to even.
- * (`toFixed` rounds exact ties away from zero; they occur only at odd multiples of 1/32.) */
-export function formatFixed4(x: number): string {
-  const scaled = x * 32; // exact: a power-of-two scale
-  if (Number.isInteger(scaled) && scaled % 2 !== 0) {
-    const kept = x.toFixed(5).slice(0, -1); // toFixed(5) is exact here and ends in "5"
-    if (Number(kept[kept.length - 1]) % 2 === 0) return kept;
-  }
-  return x.toFixed(4);
-}
-
-/** Python's `f"{n:{width}d}"`: right-aligned in `width` columns. */
-export function padInt(n: number, width: number): string {
-  return String(n).padStart(width, " ");
-}
-
-const encoder = new TextEncoder();
-
-/** Writes all of `text` to stdout (writeSync may write only part of it). */
-function write(text: string): void {
-  const bytes = encoder.encode(text);
-  let done = 0;
-  while (done < bytes.length) done += Deno.stdout.writeSync(bytes.subarray(done));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -890,8 +896,9 @@ export class CliError extends Error {
 
 const usageError = (message: string) => new CliError(message, 2);
 
-/** The text of `--help`. */
-export const USAGE = `Usage: deno run [--allow-read] [--allow-write] microgpt.ts [options]
+/** The text of `--help`, for the script `name`. */
+export function usage(name: string): string {
+  return `Usage: deno run [--allow-read] [--allow-write] ${name} [options]
 
 Trains a tiny GPT on a list of documents (one per line) and invents new ones. For the same data,
 seed and settings it prints exactly what Karpathy's microgpt.py prints.
@@ -918,11 +925,14 @@ Options (default in brackets):
                       seed and text of the run that saved it, prints that run's samples again.
   -h, --help          show this help and exit
 
-Cost: a training step builds a graph of about T*L*(24*E^2 + 2*T*E) + 2*T*V*E scalar nodes
-(T = tokens in the document, at most the block size; L layers, E = n_embd, V = vocab size) at
-about 60 bytes each, and its time grows alike. The defaults build ~53,000 nodes per step;
---n-layer 4 --n-embd 64 --block-size 64 builds ~28 million (about 1.5 GB). Shapes beyond 10
-million parameters or 200 million nodes per step are refused.
+${COST_NOTE}`;
+}
+
+const COST_NOTE =
+  `Cost: microgpt.ts builds a graph of about T*L*(24*E^2 + 2*T*E) + 2*T*V*E scalar nodes per
+training step (T = tokens in the document, at most the block size; L layers, E = n_embd, V = vocab
+size) at about ${BYTES_PER_NODE} bytes each; microgpt_fast.ts computes the same numbers on typed
+arrays with flat memory. Shapes whose step would not fit in memory are refused.
 `;
 
 /** What the command line asks for. */
@@ -1142,42 +1152,33 @@ function saveText(path: string, text: string): void {
 }
 
 const MAX_PARAMS = 10_000_000;
-const MAX_NODES = 200_000_000;
+const MAX_STEP_BYTES = 3e9;
 
-/** About how many graph nodes a training step builds for a document of `tokens` positions:
- * per position and layer 24·E² for the six matrices and 4·t·E for attention over the t positions
- * so far (2·T·E on average), plus 2·V·E per position for lm_head. */
-export function nodesPerStep(cfg: Config, vocabSize: number, tokens: number): number {
-  const { nEmbd: e, nLayer: l } = cfg;
-  return tokens * l * (24 * e * e + 2 * tokens * e) + 2 * tokens * vocabSize * e;
-}
-
-/** Refuses a shape too large for a scalar graph on one machine, instead of running out of
- * memory mid-way (each node costs about 60 bytes). */
-function checkSize(cfg: Config, vocabSize: number, docs: string[]): void {
-  let params = 0;
-  for (const [, nout, nin] of matrixShapes(cfg, vocabSize)) params += nout * nin;
+/** Refuses a shape too large for this engine on one machine, instead of running out of memory
+ * mid-way. */
+function checkSize(engine: Engine, cfg: Config, vocabSize: number, docs: string[]): void {
+  const params = numParams(cfg, vocabSize);
   if (params > MAX_PARAMS) {
     throw usageError(
-      `this shape has ${params} parameters; a scalar graph handles up to ${MAX_PARAMS}: ` +
+      `this shape has ${params} parameters; ${engine.name} handles up to ${MAX_PARAMS}: ` +
         `choose a smaller --n-embd, --n-layer or --block-size`,
     );
   }
   let longest = 0;
-  for (const doc of docs) longest = Math.max(longest, [...doc].length);
-  const nodes = nodesPerStep(cfg, vocabSize, Math.min(cfg.blockSize, longest + 1));
-  if (cfg.numSteps > 0 && nodes > MAX_NODES) {
+  for (const doc of docs) longest = Math.max(longest, doc.length);
+  const bytes = engine.stepBytes(cfg, vocabSize, Math.min(cfg.blockSize, longest + 1));
+  if (cfg.numSteps > 0 && bytes > MAX_STEP_BYTES) {
     throw usageError(
-      `a training step would build about ${Math.round(nodes / 1e6)} million graph nodes ` +
-        `(~${Math.round((nodes * 60) / 1e9)} GB); the limit is ${MAX_NODES / 1e6} million: ` +
-        `choose a smaller --n-embd, --n-layer or --block-size`,
+      `a training step of ${engine.name} would need about ${Math.round(bytes / 1e9)} GB; ` +
+        `the limit is ${MAX_STEP_BYTES / 1e9} GB: choose a smaller --n-embd, --n-layer or ` +
+        `--block-size` + (engine === graphEngine ? `, or run microgpt_fast.ts` : ""),
     );
   }
 }
 
 /** Reads a --load file and checks that it fits the command line and, if it is to be trained,
  * the training text. */
-function loadFor(path: string, opts: Options, docs: string[]): { model: Model; tok: Tokenizer } {
+function loadFor(path: string, opts: Options, docs: string[]): SavedModel {
   let loaded;
   try {
     loaded = modelFromJSON(readText(path, "--load"), opts.cfg);
@@ -1187,7 +1188,7 @@ function loadFor(path: string, opts: Options, docs: string[]): { model: Model; t
   }
   for (const name of opts.shapeFlags) {
     const key = SHAPE_FLAGS[name as keyof typeof SHAPE_FLAGS];
-    const has = loaded.model.config[key];
+    const has = loaded.config[key];
     if (has !== opts.cfg[key]) {
       throw new CliError(
         `--${name} ${opts.cfg[key]} does not match ${path}, which has ${has}; ` +
@@ -1208,89 +1209,6 @@ function loadFor(path: string, opts: Options, docs: string[]): { model: Model; t
     }
   }
   return loaded;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The run, in microgpt.py's order.
-
-/** Trains and samples as the options say, printing what microgpt.py prints. */
-export function run(opts: Options): void {
-  // Everything that can fail is checked before the first line is printed.
-  const text = opts.input === undefined ? bundledInput : readText(opts.input, "--input");
-  const docs = parseDocs(text);
-  if (docs.length === 0) {
-    throw new CliError(`${opts.input} has no documents: every line is empty or whitespace`, 1);
-  }
-  const loaded = opts.load === undefined ? undefined : loadFor(opts.load, opts, docs);
-  if (opts.save !== undefined) checkSavePath(opts.save);
-  const tok = loaded?.tok ?? new Tokenizer(docs);
-  const cfg = loaded?.model.config ?? opts.cfg; // a loaded model brings its own shape
-  checkSize(cfg, tok.vocabSize, docs);
-  checkPrefix(opts.prefix, tok, cfg.blockSize);
-
-  const rng = new Random(opts.cfg.seed);
-  rng.shuffle(docs);
-  write(`num docs: ${docs.length}\n`);
-  write(`vocab size: ${tok.vocabSize}\n`);
-  let model: Model;
-  if (loaded === undefined) {
-    model = initModel(cfg, tok.vocabSize, rng);
-  } else {
-    model = loaded.model;
-    // Draw the initial weights anyway and drop them, so the generator stands where it would
-    // after a fresh init: the samples then depend on the weights alone, not on how they came.
-    for (let i = 0; i < model.params.length; i++) rng.gauss(0, cfg.initStd);
-  }
-  write(`num params: ${model.params.length}\n`);
-
-  const adam = new Adam(model.params.length);
-  const losses: number[] = [];
-  for (let step = 0; step < cfg.numSteps; step++) {
-    const tokens = tok.encode(docs[step % docs.length]);
-    const loss = trainStep(model, adam, tokens, step);
-    losses.push(loss);
-    if (!Number.isFinite(loss)) {
-      throw new CliError(
-        `the loss became ${loss} at step ${step + 1}; try a lower --lr (it is ${cfg.learningRate})`,
-        1,
-      );
-    }
-    // "\r" rewrites the line in a terminal, so the loss visibly falls in place.
-    write(
-      `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | loss ${formatFixed4(loss)}\r`,
-    );
-  }
-  if (opts.save !== undefined) saveText(opts.save, modelToJSON(model, tok));
-
-  write("\n--- inference (new, hallucinated names) ---\n");
-  for (let i = 0; i < cfg.numSamples; i++) {
-    let onDraw;
-    if (opts.explain && i === 0) {
-      write(explainHeader(cfg.temperature));
-      onDraw = (draw: Draw) => write(explainLine(draw, tok));
-    }
-    const name = sample(model, tok, rng, cfg.temperature, opts.prefix, onDraw);
-    write(`sample ${padInt(i + 1, 2)}: ${name}\n`);
-  }
-  // On stderr, so that stdout stays exactly microgpt.py's.
-  if (losses.length > 0) console.error(lossSummary(losses));
-}
-
-/** The command-line entry point: returns the exit code. */
-export function main(args: string[]): number {
-  try {
-    const opts = parseCommandLine(args);
-    if (opts.help) {
-      write(USAGE);
-      return 0;
-    }
-    run(opts);
-    return 0;
-  } catch (err) {
-    const exitCode = err instanceof CliError ? err.exitCode : 1;
-    console.error(`error: ${(err as Error)?.message ?? String(err)}`.split("\n")[0]);
-    return exitCode;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1363,10 +1281,137 @@ export function lossSummary(losses: number[]): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Appendix: randomness. JavaScript's Math.random cannot be seeded, and to print microgpt.py's
-// numbers we need Python's exact stream. This is the part of CPython's `random` module that
-// microgpt.py uses: the Mersenne Twister MT19937 and the same recipes on top of it.
+// The run: microgpt.py's script, with the tools around it.
 
+const encoder = new TextEncoder();
+
+/** Writes all of `text` to stdout (writeSync may write only part of it). */
+function write(text: string): void {
+  const bytes = encoder.encode(text);
+  let done = 0;
+  while (done < bytes.length) done += Deno.stdout.writeSync(bytes.subarray(done));
+}
+
+/** microgpt.py's step line; "\r" rewrites it in place in a terminal, so the loss visibly falls. */
+export function stepLine(step: number, numSteps: number, loss: number): string {
+  return `step ${padInt(step + 1, 4)} / ${padInt(numSteps, 4)} | loss ${formatFixed4(loss)}\r`;
+}
+
+/** Trains and samples as the options say with `engine`, printing what microgpt.py prints. */
+export function run(opts: Options, engine: Engine = graphEngine): void {
+  // Everything that can fail is checked before the first line is printed.
+  const text = opts.input === undefined ? bundledInput : readText(opts.input, "--input");
+  const docs = parseDocs(text);
+  if (docs.length === 0) {
+    throw new CliError(`${opts.input} has no documents: every line is empty or whitespace`, 1);
+  }
+  const loaded = opts.load === undefined ? undefined : loadFor(opts.load, opts, docs);
+  if (opts.save !== undefined) checkSavePath(opts.save);
+  const tok = loaded?.tok ?? new Tokenizer(docs);
+  const cfg = loaded?.config ?? opts.cfg; // a loaded model brings its own shape
+  checkSize(engine, cfg, tok.vocabSize, docs);
+  checkPrefix(opts.prefix, tok, cfg.blockSize);
+
+  const rng = new Random(cfg.seed);
+  rng.shuffle(docs);
+  write(`num docs: ${docs.length}\n`);
+  write(`vocab size: ${tok.vocabSize}\n`);
+  // A loaded model's weights replace the draws, but the draws are made anyway, so the generator
+  // stands where it would after a fresh init: the samples depend on the weights alone.
+  let weights = initWeights(cfg, tok.vocabSize, rng);
+  if (loaded !== undefined) weights = loaded.weights;
+  write(`num params: ${weights.length}\n`);
+
+  const model = engine.create(cfg, tok.vocabSize, weights);
+  const losses: number[] = [];
+  model.train(docs, tok, (step, loss) => {
+    losses.push(loss);
+    if (!Number.isFinite(loss)) {
+      throw new CliError(
+        `the loss became ${loss} at step ${step + 1}; try a lower --lr (it is ${cfg.learningRate})`,
+        1,
+      );
+    }
+    write(stepLine(step, cfg.numSteps, loss));
+  }, 0);
+  if (opts.save !== undefined) saveText(opts.save, modelToJSON(cfg, tok, model.weights()));
+
+  write("\n--- inference (new, hallucinated names) ---\n");
+  model.generate(tok, rng, opts.prefix, (i, name) => {
+    write(`sample ${padInt(i + 1, 2)}: ${name}\n`);
+  }, (i) => {
+    if (!opts.explain || i !== 0) return {};
+    write(explainHeader(cfg.temperature));
+    return { onDraw: (draw: Draw) => write(explainLine(draw, tok)) };
+  });
+  // On stderr, so that stdout stays exactly microgpt.py's.
+  if (losses.length > 0) console.error(lossSummary(losses));
+}
+
+/** The command-line entry point for `engine`: returns the exit code. */
+export function main(args: string[], engine: Engine = graphEngine): number {
+  try {
+    const opts = parseCommandLine(args);
+    if (opts.help) {
+      write(usage(engine.name));
+      return 0;
+    }
+    run(opts, engine);
+    return 0;
+  } catch (err) {
+    const exitCode = err instanceof CliError ? err.exitCode : 1;
+    console.error(`error: ${(err as Error)?.message ?? String(err)}`.split("\n")[0]);
+    return exitCode;
+  }
+}
+
+// =============================================================================================
+// APPENDIX — PYTHON COMPATIBILITY
+// =============================================================================================
+// To print microgpt.py's numbers, a few things must behave exactly as CPython's do.
+
+// ---------------------------------------------------------------------------------------------
+// str.strip(): JavaScript's trim() disagrees with it on a few characters (U+FEFF, U+0085,
+// U+001C–U+001F), and a stripped name is a different document.
+
+/** Characters Python's `str.strip()` removes: everything for which `str.isspace()` is true. */
+const PY_WHITESPACE = new Set(
+  "\t\n\v\f\r\x1c\x1d\x1e\x1f \x85\xa0\u1680\u2000\u2001\u2002\u2003\u2004\u2005\u2006" +
+    "\u2007\u2008\u2009\u200a\u2028\u2029\u202f\u205f\u3000",
+);
+
+/** Strips leading and trailing whitespace exactly as Python's `str.strip()` does. */
+export function pyStrip(s: string): string {
+  let start = 0;
+  let end = s.length;
+  while (start < end && PY_WHITESPACE.has(s[start])) start++;
+  while (end > start && PY_WHITESPACE.has(s[end - 1])) end--;
+  return s.slice(start, end);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Printing numbers as Python's f-strings do.
+
+/** Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals, ties to even.
+ * (`toFixed` rounds exact ties away from zero; they occur only at odd multiples of 1/32.) */
+export function formatFixed4(x: number): string {
+  const scaled = x * 32; // exact: a power-of-two scale
+  if (Number.isInteger(scaled) && scaled % 2 !== 0) {
+    const kept = x.toFixed(5).slice(0, -1); // toFixed(5) is exact here and ends in "5"
+    if (Number(kept[kept.length - 1]) % 2 === 0) return kept;
+  }
+  return x.toFixed(4);
+}
+
+/** Python's `f"{n:{width}d}"`: right-aligned in `width` columns. */
+export function padInt(n: number, width: number): string {
+  return String(n).padStart(width, " ");
+}
+
+// ---------------------------------------------------------------------------------------------
+// Randomness. JavaScript's Math.random cannot be seeded, and to print microgpt.py's numbers we
+// need Python's exact stream. This is the part of CPython's `random` module that microgpt.py
+// uses: the Mersenne Twister MT19937 and the same recipes on top of it.
 const MT_N = 624;
 const MT_M = 397;
 
