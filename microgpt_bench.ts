@@ -1,106 +1,167 @@
-// Benchmarks for microgpt.ts at microgpt.py's default settings on the bundled input.txt.
-// Run with `deno task bench` (`deno bench`). CPython 3.11 runs microgpt.py at about 259 ms per
-// training step on the 2-core machine these figures were first taken on; see the README.
+// Benchmarks: microgpt.ts (the graph) and microgpt_fast.ts (typed arrays) side by side, one
+// training step (forward, backward, Adam) each, at microgpt.py's settings and at a bigger shape.
+// Run with `deno task bench`, which gives V8 a heap big enough for the graph's ~28 million nodes
+// per step at the bigger shape. Deno prints each group's ratio against its baseline, the graph.
+// CPython's figure for microgpt.py is in the README (measured on the same machine).
 
 import bundledInput from "./input.txt" with { type: "text" };
 import {
   Adam,
+  type Config,
   DEFAULTS,
   forwardLoss,
   initModel,
   type Model,
+  nodesPerStep,
   parseDocs,
   Random,
   sample,
-  tapeLength,
   Tokenizer,
-  trainStep,
+  type Value,
 } from "./microgpt.ts";
+import * as fast from "./microgpt_fast.ts";
 
-const cfg = { ...DEFAULTS };
+/** The shapes: microgpt.py's, and the README's Shakespeare-sized one on long documents. */
+const SHAPES: { name: string; cfg: Config; docs: () => string[] }[] = [
+  { name: "defaults", cfg: { ...DEFAULTS }, docs: () => parseDocs(bundledInput) },
+  {
+    name: "4 layers, n_embd 64, block 64, documents of 64+ characters",
+    cfg: { ...DEFAULTS, nLayer: 4, nEmbd: 64, blockSize: 64 },
+    docs: () => {
+      // The bundled names joined twelve at a time: every document fills the block.
+      const names = parseDocs(bundledInput);
+      const out: string[] = [];
+      for (let k = 0; k + 12 <= names.length; k += 12) out.push(names.slice(k, k + 12).join(" "));
+      return out;
+    },
+  },
+];
 
-/** The default run's state after the shuffle and the init, as microgpt.py sets it up. */
-function setup(): { model: Model; tok: Tokenizer; docs: string[]; rng: Random } {
+/** A shape's run after the shuffle and the init, as microgpt.py sets it up. */
+function setup(cfg: Config, docs: string[]) {
   const rng = new Random(cfg.seed);
-  const docs = parseDocs(bundledInput);
   rng.shuffle(docs);
   const tok = new Tokenizer(docs);
   const model = initModel(cfg, tok.vocabSize, rng);
   return { model, tok, docs, rng };
 }
 
-// Graph size: nodes built per training step over the default run's 1000 documents.
+/** Nodes that backward() reaches from a loss (the leaves, the weights, not counted). */
+function reachable(loss: Value): number {
+  const seen = new Set<Value>();
+  const stack = [loss];
+  while (stack.length > 0) {
+    const v = stack.pop()!;
+    if (v.a === null || seen.has(v)) continue;
+    seen.add(v);
+    stack.push(v.a);
+    if (v.b !== null) stack.push(v.b);
+  }
+  return seen.size;
+}
+
+// Graph size at the defaults, over the default run's 1000 documents.
 {
-  const { model, tok, docs } = setup();
+  const { model, tok, docs } = setup({ ...DEFAULTS }, parseDocs(bundledInput));
   let total = 0;
   let most = 0;
-  for (let step = 0; step < cfg.numSteps; step++) {
-    forwardLoss(model, tok.encode(docs[step % docs.length]));
-    const nodes = tapeLength() - model.tapeMark;
+  for (let step = 0; step < 1000; step++) {
+    const nodes = reachable(forwardLoss(model, tok.encode(docs[step], model.config.blockSize)));
     total += nodes;
     most = Math.max(most, nodes);
   }
+  const big = SHAPES[1].cfg;
   console.log(
-    `graph: ${Math.round(total / cfg.numSteps)} nodes per training step on average ` +
-      `(largest ${most}), ${model.params.length} parameters`,
+    `graph: ${Math.round(total / 1000)} nodes per training step on average at the defaults ` +
+      `(largest ${most}); about ${(nodesPerStep(big, 28, 64) / 1e6).toFixed(0)} million at ` +
+      `the bigger shape`,
   );
 }
 
-// The tape holds one model at a time, so each benchmark builds its own model when it starts
-// (Deno runs one benchmark to the end before the next), outside the timed part.
-
-Deno.bench({
-  name: "the default training run: 1000 steps (divide by 1000 for ms/step)",
-  group: "train",
-  baseline: true,
-  n: 5,
-  warmup: 1,
-  fn(b) {
-    const { model, tok, docs } = setup();
-    const adam = new Adam(model.params.length);
-    b.start();
-    for (let step = 0; step < cfg.numSteps; step++) {
-      trainStep(model, adam, tok.encode(docs[step % docs.length]), step);
-    }
-    b.end();
-  },
-});
-
-let stepState: { model: Model; tok: Tokenizer; docs: string[]; adam: Adam; step: number } | null =
-  null;
-Deno.bench({
-  name: "one training step (forward, backward, Adam), cycling through the documents",
-  group: "train",
-  fn(b) {
-    if (stepState === null) {
-      const { model, tok, docs } = setup();
-      stepState = { model, tok, docs, adam: new Adam(model.params.length), step: 0 };
-    }
-    const s = stepState;
-    const tokens = s.tok.encode(s.docs[s.step % s.docs.length]);
-    b.start();
-    trainStep(s.model, s.adam, tokens, s.step % cfg.numSteps);
-    b.end();
-    s.step++;
-  },
-});
-
-let sampleState: { model: Model; tok: Tokenizer; rng: Random } | null = null;
-Deno.bench({
-  name: "sampling one name from the trained default model (temperature 0.5)",
-  group: "sample",
-  fn(b) {
-    if (sampleState === null) {
-      const { model, tok, docs, rng } = setup();
-      const adam = new Adam(model.params.length);
-      for (let step = 0; step < cfg.numSteps; step++) {
-        trainStep(model, adam, tok.encode(docs[step % docs.length]), step);
+for (const [i, shape] of SHAPES.entries()) {
+  const big = i > 0;
+  let graphState: { model: Model; adam: Adam; tok: Tokenizer; docs: string[]; step: number };
+  Deno.bench({
+    name: `microgpt.ts, one training step (${shape.name})`,
+    group: shape.name,
+    baseline: true,
+    // At the bigger shape a graph step takes seconds: a few are enough.
+    ...(big ? { n: 3, warmup: 1 } : {}),
+    fn(b) {
+      if (graphState === undefined) {
+        const { model, tok, docs } = setup(shape.cfg, shape.docs());
+        graphState = { model, adam: new Adam(model.params.length, shape.cfg), tok, docs, step: 0 };
       }
-      sampleState = { model, tok, rng };
-    }
-    const s = sampleState;
+      const s = graphState;
+      const tokens = s.tok.encode(s.docs[s.step % s.docs.length], shape.cfg.blockSize);
+      b.start();
+      const loss = forwardLoss(s.model, tokens);
+      loss.backward();
+      s.adam.update(s.model.params, s.step % shape.cfg.numSteps);
+      b.end();
+      s.step++;
+    },
+  });
+
+  let fastState: { model: fast.FastModel; tok: Tokenizer; docs: string[]; step: number };
+  Deno.bench({
+    name: `microgpt_fast.ts, one training step (${shape.name})`,
+    group: shape.name,
+    fn(b) {
+      if (fastState === undefined) {
+        const docs = shape.docs();
+        const rng = new Random(shape.cfg.seed);
+        rng.shuffle(docs);
+        const tok = new Tokenizer(docs);
+        const w = Float64Array.from(initModel(shape.cfg, tok.vocabSize, rng).params, (p) => p.data);
+        fastState = { model: new fast.FastModel(shape.cfg, tok.vocabSize, w), tok, docs, step: 0 };
+      }
+      const s = fastState;
+      const tokens = s.tok.encode(s.docs[s.step % s.docs.length], shape.cfg.blockSize);
+      b.start();
+      fast.lossAndGrad(s.model, tokens);
+      fast.adamUpdate(s.model, s.step % shape.cfg.numSteps);
+      b.end();
+      s.step++;
+    },
+  });
+}
+
+// Sampling one name from a model trained for the default 1000 steps.
+let trained: { graph: Model; model: fast.FastModel; tok: Tokenizer } | undefined;
+function trainedModels() {
+  if (trained === undefined) {
+    const { model: graph, tok, docs } = setup({ ...DEFAULTS }, parseDocs(bundledInput));
+    const model = new fast.FastModel(
+      graph.config,
+      tok.vocabSize,
+      Float64Array.from(graph.params, (p) => p.data),
+    );
+    fast.train(model, docs, tok, () => {});
+    for (let i = 0; i < graph.params.length; i++) graph.params[i].data = model.w[i];
+    trained = { graph, model, tok };
+  }
+  return trained;
+}
+const samplingRng = new Random(1);
+Deno.bench({
+  name: "microgpt.ts, sampling one name (temperature 0.5)",
+  group: "sampling",
+  baseline: true,
+  fn(b) {
+    const { graph, tok } = trainedModels();
     b.start();
-    sample(s.model, s.tok, s.rng, cfg.temperature);
+    sample(graph, tok, samplingRng, 0.5);
+    b.end();
+  },
+});
+Deno.bench({
+  name: "microgpt_fast.ts, sampling one name (temperature 0.5)",
+  group: "sampling",
+  fn(b) {
+    const { model, tok } = trainedModels();
+    b.start();
+    fast.sample(model, tok, samplingRng, 0.5);
     b.end();
   },
 });

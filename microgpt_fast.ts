@@ -1,0 +1,707 @@
+/**
+ * microgpt_fast.ts — "everything else is just efficiency": the model of microgpt.ts, computed on
+ * typed arrays with a backward pass derived by hand, bit for bit equal to the graph's.
+ *
+ * microgpt.ts makes every scalar a node of a graph and lets `backward()` find the gradients.
+ * Here the weights, their gradients, Adam's moments and the activations are flat
+ * `Float64Array`s, and the backward pass is written out: next to each step of the forward pass,
+ * a comment derives its gradient. No graph is built and nothing is sorted, so a training step
+ * costs a few hundred microseconds at microgpt.py's settings and its memory stays flat at
+ * bigger ones.
+ *
+ * It prints exactly what microgpt.ts prints (and so what microgpt.py prints), because every
+ * number is computed with the same floating-point operations in the same order:
+ *
+ * 1. The forward pass uses the graph's own operations: division is `x · c^−1`, a softmax
+ *    subtracts its maximum as `x + (−max)` and divides as `e · total^−1`, sums run left to
+ *    right from the first term, the loss is `log(p) · (−1)` summed and then `· (1/n)`.
+ * 2. Every gradient term is the graph's own `local · g` product: for instance each attention
+ *    weight has its own `total^−1` node, so `total` receives one term per position.
+ * 3. Where a value has several users, their terms are added in the order in which the graph's
+ *    `backward()` adds them: the reverse of the order in which the depth-first walk from the loss
+ *    finishes the users. That order is derived below, at each place it matters.
+ *
+ * The dataset, tokenizer, random numbers, command line and saving are microgpt.ts's own: this
+ * file only supplies an {@linkcode Engine}. microgpt_fast_test.ts holds the two engines to
+ * each other with `===`.
+ *
+ * @example Train and sample exactly as microgpt.ts does, faster
+ * ```sh
+ * deno run microgpt_fast.ts
+ * deno run --allow-read microgpt_fast.ts --input shakespeare.txt --n-layer 4 --n-embd 64 --block-size 64
+ * ```
+ *
+ * @module
+ */
+
+import {
+  argmax,
+  type Config,
+  type Draw,
+  type Engine,
+  main,
+  matrixShapes,
+  numParams,
+  type Random,
+  type SampleHook,
+  type SampleWatch,
+  type StepHook,
+  type Tokenizer,
+  type Trainer,
+} from "./microgpt.ts";
+
+/** A model on typed arrays: weights, gradients and Adam's moments (all flat, in state_dict
+ * order, as microgpt.ts's `params`), and room for the activations of one document. */
+export class FastModel {
+  /** The settings it was made with. */
+  readonly config: Config;
+  /** Number of distinct tokens, BOS included. */
+  readonly vocabSize: number;
+  /** Every weight. */
+  readonly w: Float64Array;
+  /** d(loss)/d(weight), filled in by {@linkcode lossAndGrad}. */
+  readonly g: Float64Array;
+  /** Adam's first moments. */
+  readonly m: Float64Array;
+  /** Adam's second moments. */
+  readonly v: Float64Array;
+  /** Where each matrix starts in `w` (and `g`), by its microgpt.py name. */
+  readonly at: Record<string, number> = {};
+
+  // Activations, per position t (and per layer): what the backward pass needs again.
+  // x0[t] is the normed embedding, the input of layer 0; x2[li][t] is the output of layer li.
+  /** @internal */ readonly emb: Float64Array;
+  /** @internal */ readonly x0: Float64Array;
+  /** @internal */ readonly norm0: Float64Array; // per t: [ms + 1e-5, scale]
+  /** @internal */ readonly layers: LayerActs[] = [];
+  /** @internal */ readonly logits: Float64Array;
+  /** @internal */ readonly lmExp: Float64Array; // per t: exp(logit − max) for every token
+  /** @internal */ readonly lmTotal: Float64Array;
+  /** @internal */ readonly lmProb: Float64Array; // per t: the probability of the target
+  // Gradients of activations; the keys and values collect terms from every later position.
+  /** @internal */ readonly gK: Float64Array[] = [];
+  /** @internal */ readonly gV: Float64Array[] = [];
+  /** @internal */ readonly scratch: Scratch;
+
+  /** A model of this shape holding `weights`, with zero gradients and moments. */
+  constructor(config: Config, vocabSize: number, weights: Float64Array) {
+    const { nEmbd: e, nHead, nLayer, blockSize: T } = config;
+    this.config = config;
+    this.vocabSize = vocabSize;
+    const n = numParams(config, vocabSize);
+    if (weights.length !== n) throw new Error(`expected ${n} weights, not ${weights.length}`);
+    this.w = Float64Array.from(weights);
+    this.g = new Float64Array(n);
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+    let offset = 0;
+    for (const [name, nout, nin] of matrixShapes(config, vocabSize)) {
+      this.at[name] = offset;
+      offset += nout * nin;
+    }
+    this.emb = new Float64Array(T * e);
+    this.x0 = new Float64Array(T * e);
+    this.norm0 = new Float64Array(T * 2);
+    for (let li = 0; li < nLayer; li++) {
+      this.layers.push(new LayerActs(this.at, li, e, nHead, T));
+      this.gK.push(new Float64Array(T * e));
+      this.gV.push(new Float64Array(T * e));
+    }
+    this.logits = new Float64Array(T * vocabSize);
+    this.lmExp = new Float64Array(T * vocabSize);
+    this.lmTotal = new Float64Array(T);
+    this.lmProb = new Float64Array(T);
+    this.scratch = new Scratch(e, vocabSize, T);
+  }
+}
+
+/** One layer: where its weights start in `w`, and its activations for every position. */
+class LayerActs {
+  readonly wq: number;
+  readonly wk: number;
+  readonly wv: number;
+  readonly wo: number;
+  readonly fc1: number;
+  readonly fc2: number;
+  readonly norm1: Float64Array; // per t: [ms + 1e-5, scale] of the attention's rmsnorm
+  readonly xn: Float64Array; // the normed input that q, k, v read
+  readonly q: Float64Array;
+  readonly k: Float64Array; // the KV cache: keys and values of every position so far
+  readonly v: Float64Array;
+  readonly attExp: Float64Array; // per t, head, s ≤ t: exp(attention logit − max)
+  readonly attTotal: Float64Array; // per t, head: the sum of those
+  readonly xAttn: Float64Array; // the heads' outputs, side by side
+  readonly x1: Float64Array; // after the attention's residual
+  readonly norm2: Float64Array; // per t: [ms + 1e-5, scale] of the MLP's rmsnorm
+  readonly xn2: Float64Array;
+  readonly h1: Float64Array; // mlp_fc1's output, before the ReLU
+  readonly h1r: Float64Array; // and after it
+  readonly x2: Float64Array; // after the MLP's residual: the layer's output
+
+  constructor(at: Record<string, number>, li: number, e: number, nHead: number, T: number) {
+    this.wq = at[`layer${li}.attn_wq`];
+    this.wk = at[`layer${li}.attn_wk`];
+    this.wv = at[`layer${li}.attn_wv`];
+    this.wo = at[`layer${li}.attn_wo`];
+    this.fc1 = at[`layer${li}.mlp_fc1`];
+    this.fc2 = at[`layer${li}.mlp_fc2`];
+    this.norm1 = new Float64Array(T * 2);
+    this.xn = new Float64Array(T * e);
+    this.q = new Float64Array(T * e);
+    this.k = new Float64Array(T * e);
+    this.v = new Float64Array(T * e);
+    this.attExp = new Float64Array(nHead * T * T);
+    this.attTotal = new Float64Array(nHead * T);
+    this.xAttn = new Float64Array(T * e);
+    this.x1 = new Float64Array(T * e);
+    this.norm2 = new Float64Array(T * 2);
+    this.xn2 = new Float64Array(T * e);
+    this.h1 = new Float64Array(T * 4 * e);
+    this.h1r = new Float64Array(T * 4 * e);
+    this.x2 = new Float64Array(T * e);
+  }
+}
+
+/** Gradients that live for one position only. */
+class Scratch {
+  readonly gx: Float64Array; // the residual stream's gradient, passed from layer to layer
+  readonly gx1: Float64Array;
+  readonly gxn: Float64Array;
+  readonly gq: Float64Array;
+  readonly gh1: Float64Array;
+  readonly gxAttn: Float64Array;
+  readonly gLogit: Float64Array;
+  readonly gW: Float64Array; // d/d(attention weight s), s ≤ t
+  readonly gPw: Float64Array; // d/d(total^−1 of weight s)
+  readonly probs: Float64Array;
+
+  constructor(e: number, vocabSize: number, T: number) {
+    this.gx = new Float64Array(e);
+    this.gx1 = new Float64Array(e);
+    this.gxn = new Float64Array(e);
+    this.gq = new Float64Array(e);
+    this.gh1 = new Float64Array(4 * e);
+    this.gxAttn = new Float64Array(e);
+    this.gLogit = new Float64Array(vocabSize);
+    this.gW = new Float64Array(T);
+    this.gPw = new Float64Array(T);
+    this.probs = new Float64Array(vocabSize);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The forward pass, one position at a time (the KV cache is `k` and `v` of positions < t).
+
+/** out[r] = Σ_c w[r][c]·x[c] for `rows` rows of `cols`, summed left to right from c = 0, as
+ * microgpt.ts's `linear` sums. */
+function linear(
+  w: Float64Array,
+  wAt: number,
+  x: Float64Array,
+  xAt: number,
+  out: Float64Array,
+  outAt: number,
+  rows: number,
+  cols: number,
+): void {
+  for (let r = 0; r < rows; r++) {
+    const row = wAt + r * cols;
+    let s = w[row] * x[xAt];
+    for (let c = 1; c < cols; c++) s = s + w[row + c] * x[xAt + c];
+    out[outAt + r] = s;
+  }
+}
+
+/** rmsnorm as microgpt.ts computes it: Σx² left to right, ·n^−1, +1e-5, ^−0.5, then x·scale.
+ * Keeps [ms + 1e-5, scale] in `norm` at `normAt` for the backward pass. */
+function rmsnorm(
+  x: Float64Array,
+  xAt: number,
+  out: Float64Array,
+  n: number,
+  norm: Float64Array,
+  normAt: number,
+): void {
+  let ss = x[xAt] * x[xAt];
+  for (let i = 1; i < n; i++) ss = ss + x[xAt + i] * x[xAt + i];
+  const u = ss * n ** -1 + 1e-5;
+  const scale = u ** -0.5;
+  norm[normAt] = u;
+  norm[normAt + 1] = scale;
+  for (let i = 0; i < n; i++) out[xAt + i] = x[xAt + i] * scale;
+}
+
+/** The forward pass for token `tokenId` at position `t`: fills the activations of position t
+ * and returns the offset of its logits in `model.logits`. */
+function forward(
+  model: FastModel,
+  tokenId: number,
+  t: number,
+  observe?: (layer: number, head: number, weights: number[]) => void,
+): number {
+  const { nEmbd: e, nHead, nLayer, blockSize: T } = model.config;
+  const { w, at } = model;
+  const hd = e / nHead;
+  const c = (hd ** 0.5) ** -1; // dividing by sqrt(headDim) is multiplying by its inverse
+  const xt = t * e;
+  const wte = at.wte + tokenId * e;
+  const wpe = at.wpe + t * e;
+  for (let i = 0; i < e; i++) model.emb[xt + i] = w[wte + i] + w[wpe + i];
+  rmsnorm(model.emb, xt, model.x0, e, model.norm0, 2 * t);
+
+  let x = model.x0;
+  for (let li = 0; li < nLayer; li++) {
+    const L = model.layers[li];
+    rmsnorm(x, xt, L.xn, e, L.norm1, 2 * t);
+    linear(w, L.wq, L.xn, xt, L.q, xt, e, e);
+    linear(w, L.wk, L.xn, xt, L.k, xt, e, e);
+    linear(w, L.wv, L.xn, xt, L.v, xt, e, e);
+    for (let h = 0; h < nHead; h++) {
+      const hs = h * hd;
+      const ex = (h * T + t) * T; // this position's row of exp(logit − max)
+      let max = -Infinity;
+      for (let s = 0; s <= t; s++) {
+        let dot = L.q[xt + hs] * L.k[s * e + hs];
+        for (let j = 1; j < hd; j++) dot = dot + L.q[xt + hs + j] * L.k[s * e + hs + j];
+        const logit = dot * c;
+        L.attExp[ex + s] = logit; // kept here until the max is known
+        if (logit > max) max = logit;
+      }
+      let total = 0;
+      for (let s = 0; s <= t; s++) {
+        const x = Math.exp(L.attExp[ex + s] + -max);
+        L.attExp[ex + s] = x;
+        total = s === 0 ? x : total + x;
+      }
+      L.attTotal[h * T + t] = total;
+      const pw = total ** -1;
+      if (observe !== undefined) {
+        const weights = [];
+        for (let s = 0; s <= t; s++) weights.push(L.attExp[ex + s] * pw);
+        observe(li, h, weights);
+      }
+      for (let j = 0; j < hd; j++) {
+        let o = (L.attExp[ex] * pw) * L.v[hs + j];
+        for (let s = 1; s <= t; s++) o = o + (L.attExp[ex + s] * pw) * L.v[s * e + hs + j];
+        L.xAttn[xt + hs + j] = o;
+      }
+    }
+    linear(w, L.wo, L.xAttn, xt, L.x1, xt, e, e);
+    for (let i = 0; i < e; i++) L.x1[xt + i] = L.x1[xt + i] + x[xt + i];
+    rmsnorm(L.x1, xt, L.xn2, e, L.norm2, 2 * t);
+    linear(w, L.fc1, L.xn2, xt, L.h1, 4 * xt, 4 * e, e);
+    for (let k = 4 * xt; k < 4 * xt + 4 * e; k++) L.h1r[k] = L.h1[k] > 0 ? L.h1[k] : 0;
+    linear(w, L.fc2, L.h1r, 4 * xt, L.x2, xt, e, 4 * e);
+    for (let i = 0; i < e; i++) L.x2[xt + i] = L.x2[xt + i] + L.x1[xt + i];
+    x = L.x2;
+  }
+  const lt = t * model.vocabSize;
+  linear(w, at.lm_head, x, xt, model.logits, lt, model.vocabSize, e);
+  return lt;
+}
+
+/** softmax(logits · scale^−1) as microgpt.ts computes it (scale 1: no division), into `out`;
+ * also keeps exp(x − max) in `exps` if given. Returns the total. */
+function softmax(
+  logits: Float64Array,
+  at: number,
+  n: number,
+  out: Float64Array,
+  temperature = 1,
+  exps?: Float64Array,
+  expsAt = 0,
+): number {
+  const inv = temperature === 1 ? 1 : temperature ** -1;
+  let max = -Infinity;
+  for (let i = 0; i < n; i++) {
+    const x = temperature === 1 ? logits[at + i] : logits[at + i] * inv;
+    if (x > max) max = x;
+  }
+  let total = 0;
+  for (let i = 0; i < n; i++) {
+    const x = temperature === 1 ? logits[at + i] : logits[at + i] * inv;
+    const ex = Math.exp(x + -max);
+    out[i] = ex;
+    if (exps !== undefined) exps[expsAt + i] = ex;
+    total = i === 0 ? ex : total + ex;
+  }
+  const pw = total ** -1;
+  for (let i = 0; i < n; i++) out[i] = out[i] * pw;
+  return total;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loss and its gradient. Which order is "the graph's order"? microgpt.ts's backward() walks
+// the graph depth-first from the loss, and a value's gradient collects its users' terms in the
+// reverse of the order in which that walk finishes them. The loss is ((l_0 + l_1) + …)·(1/n), so
+// the walk finishes position 0 first (everything of position 0 hangs below l_0), then whatever
+// position 1 adds, and so on: a value used by several positions (a weight, a key, a value) gets
+// their terms from the last position to the first. Below, positions run from last to first, and
+// each accumulator receives its terms in the order derived where it is filled.
+
+/** The mean loss over the document `tokens` (BOS, characters, BOS) and, in `model.g`, its
+ * gradient with respect to every weight, bit for bit as microgpt.ts's `backward()` leaves it. */
+export function lossAndGrad(model: FastModel, tokens: number[]): number {
+  const { nEmbd: e, nHead, nLayer, blockSize: T } = model.config;
+  const V = model.vocabSize;
+  const { w, g, at, scratch: S } = model;
+  const n = Math.min(T, tokens.length - 1);
+  const hd = e / nHead;
+  const c = (hd ** 0.5) ** -1;
+  const ce = e ** -1;
+
+  // Forward, keeping what the backward pass needs.
+  let sum = 0;
+  for (let t = 0; t < n; t++) {
+    const lt = forward(model, tokens[t], t, undefined);
+    model.lmTotal[t] = softmax(model.logits, lt, V, S.probs, 1, model.lmExp, lt);
+    const p = S.probs[tokens[t + 1]];
+    model.lmProb[t] = p;
+    const loss = Math.log(p) * -1;
+    sum = t === 0 ? loss : sum + loss;
+  }
+  const loss = sum * (1 / n);
+
+  // Backward. Gradients of the weights accumulate from zero, as the graph's do.
+  g.fill(0);
+  for (let li = 0; li < nLayer; li++) {
+    model.gK[li].fill(0, 0, n * e);
+    model.gV[li].fill(0, 0, n * e);
+  }
+  // loss = S·(1/n): dS = (1/n)·1. S is a chain of adds, which pass it unchanged to every l_t.
+  const gl = (1 / n) * 1;
+  for (let t = n - 1; t >= 0; t--) {
+    const target = tokens[t + 1];
+    const xt = t * e;
+    const lt = t * V;
+    // l_t = log(p)·(−1), p = e_target·total^−1: d(log p) = −1·dl, dp = (1/p)·d(log p).
+    const gp = (1 / model.lmProb[t]) * (-1 * gl);
+    const total = model.lmTotal[t];
+    const pw = total ** -1;
+    // p's children: e_target gets pw·dp, total^−1 gets e_target·dp, and total (pow −1) gets
+    // −1·total^−2 times that. total = e_0 + e_1 + … passes its gradient to every e_i unchanged.
+    // e_target has two users, p and the sum; the walk reaches the sum inside p's second child,
+    // so it finishes the sum first and p's term comes first in backward.
+    const eTarget = model.lmExp[lt + target];
+    const gTotal = (-1 * total ** -2) * (eTarget * gp);
+    for (let r = 0; r < V; r++) {
+      const gExp = r === target ? pw * gp + gTotal : gTotal;
+      // exp's local gradient is its own value; logit − max passes the gradient unchanged.
+      S.gLogit[r] = model.lmExp[lt + r] * gExp;
+    }
+    // lm_head: logit_r = Σ_c w[r][c]·x[c]. The walk reaches the target's logit first (through
+    // p), then the others through the sum, in order; so x[c] collects the rows in reverse:
+    // the last row first, …, the first row, and the target's row last.
+    const xLast = model.layers[nLayer - 1].x2;
+    const gx = S.gx;
+    gx.fill(0);
+    for (let r = V - 1; r >= 0; r--) {
+      if (r !== target) addRow(w, g, at.lm_head, r, S.gLogit[r], xLast, xt, gx, e);
+    }
+    addRow(w, g, at.lm_head, target, S.gLogit[target], xLast, xt, gx, e);
+
+    for (let li = nLayer - 1; li >= 0; li--) {
+      const L = model.layers[li];
+      const xIn = li === 0 ? model.x0 : model.layers[li - 1].x2;
+      // x2 = mlp + x1 (residual): both get dx2 unchanged. x1's users are its square in the
+      // MLP's rmsnorm, its scaling there, and this residual add; the walk finishes them in
+      // that order, so the residual's term comes first.
+      const gx1 = S.gx1;
+      for (let i = 0; i < e; i++) gx1[i] = gx[i];
+      // mlp_fc2 reads relu(h1): relu(h1)[k] is used by every row of fc2, rows finished in
+      // order, so its gradient sums the rows last to first. The ReLU passes it where h1 > 0.
+      const gh1 = S.gh1;
+      gh1.fill(0);
+      for (let r = e - 1; r >= 0; r--) addRow(w, g, L.fc2, r, gx[r], L.h1r, 4 * xt, gh1, 4 * e);
+      for (let k = 0; k < 4 * e; k++) gh1[k] = (L.h1[4 * xt + k] > 0 ? 1 : 0) * gh1[k];
+      // mlp_fc1 reads xn2: rows last to first again.
+      const gxn = S.gxn;
+      gxn.fill(0);
+      for (let r = 4 * e - 1; r >= 0; r--) addRow(w, g, L.fc1, r, gh1[r], L.xn2, xt, gxn, e);
+      rmsnormBackward(L.x1, xt, gxn, gx1, e, L.norm2, 2 * t, ce);
+      // x1 = attn_wo·xAttn + xIn: the layer's input gets dx1 unchanged, first (as above).
+      for (let i = 0; i < e; i++) gx[i] = gx1[i];
+      const gxAttn = S.gxAttn;
+      gxAttn.fill(0);
+      for (let r = e - 1; r >= 0; r--) addRow(w, g, L.wo, r, gx1[r], L.xAttn, xt, gxAttn, e);
+
+      // Attention, head by head (heads share nothing but xn, handled below).
+      const gq = S.gq;
+      gq.fill(0);
+      const gK = model.gK[li];
+      const gV = model.gV[li];
+      for (let h = 0; h < nHead; h++) {
+        const hs = h * hd;
+        const ex = (h * T + t) * T;
+        const total = L.attTotal[h * T + t];
+        const pw = total ** -1;
+        // out_j = Σ_s a_s·v_s[j] with a_s = e_s·pw_s. a_s is used by out_0 … out_hd−1, finished
+        // in that order: its gradient sums j from last to first. v_s[j] gets a_s·dout_j, one
+        // term per position.
+        for (let s = 0; s <= t; s++) {
+          const a = L.attExp[ex + s] * pw;
+          let ga = 0;
+          for (let j = hd - 1; j >= 0; j--) {
+            ga += L.v[s * e + hs + j] * gxAttn[hs + j];
+            gV[s * e + hs + j] += a * gxAttn[hs + j];
+          }
+          S.gW[s] = ga;
+        }
+        // a_s = e_s·pw_s: e_s gets pw·da_s; pw_s (= total^−1, its own node per s) gets e_s·da_s
+        // and passes −1·total^−2 times that to total. The pw_s are finished in order of s, so
+        // total sums s from last to first.
+        const local = -1 * total ** -2;
+        let gTotal = 0;
+        for (let s = t; s >= 0; s--) gTotal += local * (L.attExp[ex + s] * S.gW[s]);
+        for (let s = t; s >= 0; s--) {
+          // e_s's users are the sum (finished first, inside a_0's pw) and a_s: a_s's term first.
+          const gExp = pw * S.gW[s] + gTotal;
+          // exp → (logit − max) → dot·c: d(dot_s) = c·(e_s·de_s).
+          const gDot = c * (L.attExp[ex + s] * gExp);
+          // dot_s = Σ_j q[j]·k_s[j]. q[j] is used by dot_0 … dot_t, finished in order of s:
+          // this loop runs s from last to first. k_s[j] gets one term per position.
+          for (let j = 0; j < hd; j++) {
+            gq[hs + j] += L.k[s * e + hs + j] * gDot;
+            gK[s * e + hs + j] += L.q[xt + hs + j] * gDot;
+          }
+        }
+      }
+      // q, k, v = attn_wq/wk/wv · xn. xn[i] is used by every row of the three, and the walk
+      // finishes the rows head by head, the way attention reaches them: in head h, the rows of q
+      // (through the first dot product), then the rows of k (through the last, which is this
+      // position's own key), then the rows of v (through the outputs). At position 0 the only
+      // dot product is with the own key, and it reaches q[j] and k[j] alternately. xn[i] sums
+      // the rows in the reverse of all that.
+      gxn.fill(0);
+      const { wq, wk, wv } = L;
+      for (let h = nHead - 1; h >= 0; h--) {
+        const hs = h * hd;
+        for (let j = hd - 1; j >= 0; j--) {
+          addRow(w, g, wv, hs + j, gV[xt + hs + j], L.xn, xt, gxn, e);
+        }
+        if (t > 0) {
+          for (let j = hd - 1; j >= 0; j--) {
+            addRow(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
+          }
+          for (let j = hd - 1; j >= 0; j--) addRow(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
+        } else {
+          for (let j = hd - 1; j >= 0; j--) {
+            addRow(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
+            addRow(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
+          }
+        }
+      }
+      rmsnormBackward(xIn, xt, gxn, gx, e, L.norm1, 2 * t, ce);
+    }
+    // The embedding's rmsnorm: x0 = emb·scale0; emb has no residual user, so gx starts at 0.
+    const gEmb = S.gx1;
+    gEmb.fill(0);
+    rmsnormBackward(model.emb, xt, gx, gEmb, e, model.norm0, 2 * t, ce);
+    // emb = wte[token] + wpe[t]: both get d(emb) unchanged.
+    const wte = at.wte + tokens[t] * e;
+    const wpe = at.wpe + t * e;
+    for (let i = 0; i < e; i++) {
+      g[wte + i] += gEmb[i];
+      g[wpe + i] += gEmb[i];
+    }
+  }
+  return loss;
+}
+
+/** One row of a linear layer, backward: out_r = Σ_c w[r][c]·x[c] with d(out_r) = `gr` gives
+ * each x[c] the term w[r][c]·gr and each weight the term x[c]·gr. */
+function addRow(
+  w: Float64Array,
+  g: Float64Array,
+  wAt: number,
+  r: number,
+  gr: number,
+  x: Float64Array,
+  xAt: number,
+  gx: Float64Array,
+  cols: number,
+): void {
+  const row = wAt + r * cols;
+  for (let c = 0; c < cols; c++) {
+    gx[c] += w[row + c] * gr;
+    g[row + c] += x[xAt + c] * gr;
+  }
+}
+
+/** rmsnorm, backward: y_i = x_i·scale with scale = (Σx²·n^−1 + 1e-5)^−0.5. Adds to `gx` (which
+ * may already hold a residual's terms) first the terms through y_i (scale·dy_i), then those
+ * through the squares — the order in which the walk finishes x_i's users: the squares (inside
+ * scale, reached from y_0), then y_i, then whatever came after. So backward adds y_i's term
+ * before the squares'. */
+function rmsnormBackward(
+  x: Float64Array,
+  xAt: number,
+  gy: Float64Array,
+  gx: Float64Array,
+  n: number,
+  norm: Float64Array,
+  normAt: number,
+  cn: number,
+): void {
+  const u = norm[normAt];
+  const scale = norm[normAt + 1];
+  // scale is used by y_0 … y_n−1, finished in order: its gradient sums i from last to first.
+  let gScale = 0;
+  for (let i = n - 1; i >= 0; i--) gScale += x[xAt + i] * gy[i];
+  for (let i = 0; i < n; i++) gx[i] += scale * gy[i];
+  // scale = u^−0.5: du = −0.5·u^−1.5·dscale; u = ms + 1e-5 and ms = ss·n^−1; ss = Σ x_i·x_i
+  // passes d(ss) to every square, and a square x·x has x as both children: two equal terms.
+  const gSq = cn * (1 * ((-0.5 * u ** -1.5) * gScale));
+  for (let i = 0; i < n; i++) {
+    gx[i] += x[xAt + i] * gSq;
+    gx[i] += x[xAt + i] * gSq;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Adam, the training loop and the sampling loop: microgpt.ts's, on the flat arrays.
+
+/** Adam's update at step `step` (0-based), then zeroed gradients: microgpt.ts's `Adam.update`.
+ * g² is g·g and v̂^0.5 is √v̂: V8 computes `x ** 2` and `x ** 0.5` exactly so, and the test holds
+ * the weights of both engines equal bit for bit. */
+export function adamUpdate(model: FastModel, step: number): void {
+  const { learningRate, beta1, beta2, epsAdam, numSteps } = model.config;
+  const lrT = learningRate * (1 - step / numSteps);
+  const c1 = 1 - beta1 ** (step + 1);
+  const c2 = 1 - beta2 ** (step + 1);
+  const { w, g, m, v } = model;
+  for (let i = 0; i < w.length; i++) {
+    const gi = g[i];
+    m[i] = beta1 * m[i] + (1 - beta1) * gi;
+    v[i] = beta2 * v[i] + (1 - beta2) * (gi * gi);
+    const mHat = m[i] / c1;
+    const vHat = v[i] / c2;
+    w[i] -= lrT * mHat / (Math.sqrt(vHat) + epsAdam);
+    g[i] = 0;
+  }
+}
+
+/** The training loop, as microgpt.ts's `train`. Returns the steps done. */
+export function train(
+  model: FastModel,
+  docs: string[],
+  tok: Tokenizer,
+  onStep: StepHook,
+  from = 0,
+): number {
+  const { numSteps, blockSize } = model.config;
+  for (let step = from; step < numSteps; step++) {
+    const tokens = tok.encode(docs[step % docs.length], blockSize);
+    const loss = lossAndGrad(model, tokens);
+    adamUpdate(model, step);
+    if (onStep(step, loss) === false) return step + 1;
+  }
+  return numSteps;
+}
+
+/** The mean loss on a document, learning nothing from it. */
+export function meanLoss(model: FastModel, tokens: number[]): number {
+  const n = Math.min(model.config.blockSize, tokens.length - 1);
+  const V = model.vocabSize;
+  let sum = 0;
+  for (let t = 0; t < n; t++) {
+    const lt = forward(model, tokens[t], t);
+    softmax(model.logits, lt, V, model.scratch.probs);
+    const loss = Math.log(model.scratch.probs[tokens[t + 1]]) * -1;
+    sum = t === 0 ? loss : sum + loss;
+  }
+  return sum * (1 / n);
+}
+
+/** Invents one document, as microgpt.ts's `sample`. */
+export function sample(
+  model: FastModel,
+  tok: Tokenizer,
+  rng: Random,
+  temperature: number,
+  prefix = "",
+  watch: SampleWatch = {},
+): string {
+  const { blockSize } = model.config;
+  const V = model.vocabSize;
+  const forced = tok.encode(prefix).slice(1, -1);
+  const probs = new Float64Array(V);
+  let tokenId = tok.bos;
+  let out = "";
+  for (let posId = 0; posId < blockSize; posId++) {
+    const { onAttention } = watch;
+    const observe = onAttention &&
+      ((li: number, h: number, a: number[]) => onAttention(posId, li, h, a));
+    const lt = forward(model, tokenId, posId, observe);
+    if (posId < forced.length) {
+      tokenId = forced[posId];
+      out += tok.chars[tokenId];
+      continue;
+    }
+    const logits = model.logits.subarray(lt, lt + V);
+    if (temperature === 0) {
+      tokenId = argmax(logits);
+      probs.fill(0);
+      probs[tokenId] = 1;
+    } else {
+      softmax(model.logits, lt, V, probs, temperature);
+      tokenId = rng.choices(Array.from(probs));
+    }
+    if (watch.onDraw !== undefined) {
+      const probs1 = new Float64Array(V);
+      softmax(model.logits, lt, V, probs1);
+      const draw: Draw = {
+        soFar: out,
+        probs: Array.from(probs),
+        probs1: Array.from(probs1),
+        drawn: tokenId,
+      };
+      watch.onDraw(draw);
+    }
+    if (tokenId === tok.bos) break;
+    out += tok.chars[tokenId];
+  }
+  return out;
+}
+
+/** The sampling loop, as microgpt.ts's `generate`. */
+export function generate(
+  model: FastModel,
+  tok: Tokenizer,
+  rng: Random,
+  prefix: string,
+  onSample: SampleHook,
+  watchFor: (i: number) => SampleWatch = () => ({}),
+): void {
+  const { numSamples, temperature } = model.config;
+  for (let i = 0; i < numSamples; i++) {
+    const doc = sample(model, tok, rng, temperature, prefix, watchFor(i));
+    if (onSample(i, doc) === false) return;
+  }
+}
+
+/** This file as an engine for microgpt.ts's tools. */
+export const fastEngine: Engine = {
+  name: "microgpt_fast.ts",
+  create(config: Config, vocabSize: number, weights: Float64Array): Trainer {
+    const model = new FastModel(config, vocabSize, weights);
+    return {
+      config,
+      vocabSize,
+      m: model.m,
+      v: model.v,
+      train: (docs, tok, onStep, from) => train(model, docs, tok, onStep, from),
+      generate: (tok, rng, prefix, onSample, watchFor) =>
+        generate(model, tok, rng, prefix, onSample, watchFor),
+      loss: (tokens) => meanLoss(model, tokens),
+      weights: () => Float64Array.from(model.w),
+    };
+  },
+  stepBytes(config: Config, vocabSize: number, _tokens: number): number {
+    const { nEmbd: e, nHead, nLayer, blockSize: T } = config;
+    const perLayer = T * (14 * e + 2 + nHead * (T + 1));
+    return 8 * (4 * numParams(config, vocabSize) + nLayer * perLayer + T * (2 * vocabSize + 2));
+  },
+};
+
+if (import.meta.main) Deno.exit(main(Deno.args, fastEngine));
