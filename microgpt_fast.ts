@@ -704,4 +704,4 @@ export const fastEngine: Engine = {
   },
 };
 
-if (import.meta.main) Deno.exit(main(Deno.args, fastEngine));
+if (import.meta.main) Deno.exit(await main(Deno.args, fastEngine));

@@ -498,13 +498,14 @@ Deno.test("lower temperature sharpens the distribution, higher flattens it", () 
   assert(top(0.2) > top(1) && top(1) > top(1.5));
 });
 
-Deno.test("the loss summary gives first/last means and a 20-window sparkline", () => {
+Deno.test("the loss summary gives first/last means, the guessing baseline and a sparkline", () => {
   const losses = Array.from({ length: 1000 }, (_, i) => 3 - i / 1000);
-  const text = lossSummary(losses);
+  const text = lossSummary(losses, 28);
   assert.match(text, /mean 2\.9755 over the first 50 steps, 2\.0255 over the last 50/);
+  assert.match(text, /a uniform guess over 28 tokens scores ln 28 = 3\.33/);
   assert.match(text, /: ██▇▇▇▆▆▅▅▅▄▄▄▃▃▂▂▂▁▁ \(2\.98 high, 2\.03 low\)$/);
-  assert.deepEqual(text.split("\n").length, 2);
-  assert.match(lossSummary([2, 1]), /over the first 2 steps/);
+  assert.deepEqual(text.split("\n").length, 3);
+  assert.match(lossSummary([2, 1], 5), /over the first 2 steps/);
 });
 
 // --- Saving and loading --------------------------------------------------------------------
@@ -544,9 +545,23 @@ Deno.test("a saved model that does not fit is refused, naming what is wrong", ()
   const refuse = (text: string, why: RegExp) => assert.throws(() => modelFromJSON(text, cfg), why);
   refuse(json.slice(0, json.length / 2), /not valid JSON/);
   refuse("[1, 2]", /not a saved microgpt.ts model/);
-  refuse(edit((m) => m.version = 2), /version 2 is not supported/);
+  refuse(edit((m) => m.version = 3), /version 3 is not supported/);
+  refuse(edit((m) => m.version = "1"), /"version" must be a number, not "1"/);
+  refuse("\ufeff" + json, /starts with a byte order mark/);
   refuse(edit((m) => m.n_head = 3), /not divisible/);
-  refuse(edit((m) => m.n_layer = 0), /"n_layer" must be an integer >= 1/);
+  refuse(edit((m) => m.n_layer = 0), /"n_layer" must be a whole number >= 1, not 0/);
+  refuse(
+    edit((m) => m.state_dict = []),
+    /"state_dict" must be an object of matrices by name, not a list/,
+  );
+  refuse(
+    json.replace(/\[\[[-0-9.e]+/, "[[1e400"),
+    /wte\[0\]\[0\] is Infinity, not a finite number/,
+  );
+  // Characters that would move the cursor, ring, retitle the window or fake a line of output.
+  for (const ch of ["\x1b", "\x07", "\n", "\x9b"]) {
+    refuse(edit((m) => (m.vocab as string[])[0] = ch), /"vocab" holds the control character/);
+  }
   refuse(edit((m) => m.vocab = ["a", "a"]), /repeats/);
   refuse(edit((m) => m.vocab = ["ab"]), /not a single character/);
   refuse(edit((m) => (m.vocab as string[]).pop()), /wte has 28 rows, expected 27/);
@@ -643,7 +658,18 @@ async function refused(args: string[], code: number, why: RegExp, perms?: string
   assert.match(lines[0], why);
 }
 
+// One folder for the files the tests make, removed when the test run ends, passed or failed.
 const tmp = CLI ? Deno.makeTempDirSync({ prefix: "microgpt_test_" }) : "";
+if (CLI) {
+  globalThis.addEventListener("unload", () => {
+    try {
+      Deno.chmodSync(`${tmp}/locked.txt`, 0o644);
+    } catch {
+      // not made
+    }
+    Deno.removeSync(tmp, { recursive: true });
+  });
+}
 const file = (name: string, content: string | Uint8Array) => {
   const path = `${tmp}/${name}`;
   if (typeof content === "string") Deno.writeTextFileSync(path, content);
@@ -811,10 +837,10 @@ Deno.test({
   fn: async () => {
     await refused(["--bogus"], 2, /unknown option --bogus/);
     await refused(["--seed"], 2, /--seed needs a value/);
-    await refused(["stray"], 2, /unexpected argument stray/);
+    await refused(["stray"], 2, /unexpected argument "stray"/);
     await refused(["--steps", "abc"], 2, /--steps must be a whole number/);
     await refused(["--n-layer", "1.5"], 2, /--n-layer must be a whole number/);
-    await refused(["--seed", "-1"], 2, /--seed needs a value/);
+    await refused(["--seed", "-1"], 2, /--seed must be a whole number >= 0, not "-1"/);
     await refused(["--samples=-3"], 2, /--samples must be a whole number >= 0/);
     await refused(["--n-head", "0"], 2, /--n-head must be >= 1/);
     await refused(["--block-size", "0"], 2, /--block-size must be >= 1/);
@@ -913,7 +939,7 @@ Deno.test({
     assert.deepEqual(trained.code, 0, trained.stderr);
     assert.deepEqual([...Deno.readDirSync(tmp)].filter((e) => e.name.includes(".tmp")), []);
     const saved = JSON.parse(Deno.readTextFileSync(path));
-    assert.deepEqual(saved.version, 1);
+    assert.deepEqual(saved.version, 2);
     assert.deepEqual([saved.n_embd, saved.n_head, saved.n_layer, saved.block_size], [16, 4, 1, 16]);
     // With the same seed and text, sampling a loaded model repeats the run that saved it.
     const names = (r: Result) => r.stdout.split("\n").filter((l) => l.startsWith("sample"));
@@ -946,7 +972,7 @@ Deno.test({
       /cannot load .*not valid JSON/,
     );
     await refused(
-      ["--load", file("v9.json", text.replace('"version":1', '"version":9'))],
+      ["--load", file("v9.json", text.replace('"version":2', '"version":9'))],
       1,
       /version 9/,
     );
@@ -979,9 +1005,378 @@ Deno.test({
   name: "cli: a shape too large for a scalar graph is refused instead of running out of memory",
   ignore: !CLI,
   fn: async () => {
-    await refused(["--n-embd", "4096", "--n-head", "1"], 2, /201621504 parameters/);
+    await refused(["--n-embd", "4096", "--n-head", "1"], 2, /201621504 parameters, too large/);
     const long = file("long.txt", "a".repeat(200) + "\n");
     const big = ["--input", long, "--block-size", "200", "--n-layer", "8", "--n-embd", "128"];
-    await refused(big, 2, /would need about \d+ GB.*or run microgpt_fast\.ts/);
+    await refused(
+      big,
+      2,
+      /a training step of microgpt.ts would need about [\d.]+ GB.*or run microgpt_fast\.ts/,
+    );
+  },
+});
+
+// --- Both engines on the command line --------------------------------------------------------
+
+const FAST = new URL("./microgpt_fast.ts", import.meta.url).pathname;
+
+/** Runs `deno run [perms] <script> args` and collects everything it printed. */
+async function runScript(script: string, args: string[], perms: string[] = [], input?: string) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", ...perms, script, ...args],
+    stdin: input === undefined ? "null" : "piped",
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  if (input !== undefined) {
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(input));
+    await writer.close();
+  }
+  const out = await child.output();
+  const dec = new TextDecoder();
+  return { code: out.code, stdout: dec.decode(out.stdout), stderr: dec.decode(out.stderr) };
+}
+
+Deno.test({
+  name: "cli: microgpt_fast.ts prints byte for byte what microgpt.ts prints",
+  ignore: !CLI,
+  fn: async () => {
+    const cases = [
+      [],
+      ["--seed", "5", "--n-layer", "2", "--block-size", "12", "--steps", "60", "--lr", "0.005"],
+      ["--steps", "80", "--temperature", "0", "--samples", "3"],
+      ["--steps", "50", "--prefix", "ka", "--explain", "--temperature", "1.3"],
+      ["--n-embd", "8", "--n-head", "2", "--steps", "40", "--samples", "30"],
+      ["--steps", "60", "--attention", "--embeddings", "--holdout", "300"],
+      ["--steps", "30", "--n-embd", "12"], // an error: the same one line, the same exit code
+    ];
+    for (const args of cases) {
+      const [a, b] = await Promise.all([runScript(SCRIPT, args), runScript(FAST, args)]);
+      assert.equal(b.code, a.code, args.join(" "));
+      assert.equal(b.stdout, a.stdout, args.join(" "));
+      assert.equal(b.stderr, a.stderr, args.join(" "));
+    }
+  },
+});
+
+// --- Long runs: checkpoints, resume, signals -------------------------------------------------
+
+/** The step lines of an output, in order. */
+const stepLines = (out: string) => out.split(/[\r\n]/).filter((l) => l.startsWith("step "));
+/** Everything from the inference header on. */
+const inference = (out: string) => out.slice(out.indexOf("--- inference"));
+
+/** A run that is stopped while it trains. `until` decides when to signal from what stdout has
+ * shown; `pause` first stops reading stdout for that long, so that a fast run fills the pipe and
+ * waits (a pipe holds 64 KiB, some 2,000 step lines), to be signalled in the middle. */
+async function interrupted(
+  script: string,
+  args: string[],
+  signal: Deno.Signal,
+  until: (stdout: string) => boolean,
+  pause = 0,
+) {
+  const child = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--no-prompt", "--allow-read", "--allow-write", script, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).spawn();
+  const stderr = new Response(child.stderr).text();
+  const reader = child.stdout.getReader();
+  const dec = new TextDecoder();
+  let stdout = "";
+  let signalled = false;
+  while (true) {
+    if (!signalled && until(stdout)) {
+      if (pause > 0) await new Promise((r) => setTimeout(r, pause));
+      child.kill(signal);
+      signalled = true;
+    }
+    const { value, done } = await reader.read();
+    if (done) break;
+    stdout += dec.decode(value, { stream: true });
+  }
+  const status = await child.status;
+  return { status, stdout, stderr: await stderr };
+}
+
+/** The default run's output, made once. */
+let defaultRun: Promise<Result> | undefined;
+const fullDefault = () => (defaultRun ??= cli([], []));
+
+Deno.test({
+  name: "cli: Ctrl-C saves, and --resume prints exactly the uninterrupted run's lines (graph)",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/ctrl-c.json`;
+    const run = await interrupted(
+      SCRIPT,
+      ["--save", ckpt],
+      "SIGINT",
+      (out) => /step  4\d\d \//.test(out),
+    );
+    assert.equal(run.status.code, 130);
+    assert.equal(run.status.signal, null); // it exited by itself, after saving
+    const m = run.stderr.match(
+      /^stopped by SIGINT after step (\d+) of 1000; saved (.*); resume with: (.*)$/m,
+    );
+    assert(m !== null, run.stderr);
+    const step = Number(m[1]);
+    assert(step > 400 && step < 1000, `stopped at ${step}`);
+    assert.equal(
+      m[3],
+      `deno run --allow-read --allow-write microgpt.ts --resume ${ckpt} --save ${ckpt}`,
+    );
+    assert.equal(stepLines(run.stdout).length, step);
+    const resumed = await cli(["--resume", ckpt, "--save", ckpt]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const full = await fullDefault();
+    assert.deepEqual(resumed.stdout.split("\n").slice(0, 3), full.stdout.split("\n").slice(0, 3));
+    assert.deepEqual(
+      [...stepLines(run.stdout), ...stepLines(resumed.stdout)],
+      stepLines(full.stdout),
+    );
+    assert.equal(inference(resumed.stdout), inference(full.stdout));
+    // The finished checkpoint resumes to the samples alone.
+    const again = await cli(["--resume", ckpt]);
+    assert.deepEqual(stepLines(again.stdout), []);
+    assert.equal(inference(again.stdout), inference(full.stdout));
+  },
+});
+
+Deno.test({
+  name: "cli: checkpoints move between engines mid-run and resume byte for byte",
+  ignore: !CLI,
+  fn: async () => {
+    const full = await runScript(FAST, ["--steps", "2600", "--samples", "5"]);
+    // microgpt_fast.ts, signalled while it waits on a full pipe; microgpt.ts finishes the run.
+    const a = `${tmp}/fast-to-graph.json`;
+    const run = await interrupted(
+      FAST,
+      ["--steps", "2600", "--samples", "5", "--save", a],
+      "SIGTERM",
+      (out) => out.includes("step "),
+      800,
+    );
+    assert.equal(run.status.code, 143, run.stderr);
+    const at = Number(run.stderr.match(/after step (\d+) of 2600/)?.[1]);
+    assert(at > 0 && at < 2600, run.stderr);
+    const graph = await cli(["--resume", a]);
+    assert.deepEqual(
+      [...stepLines(run.stdout), ...stepLines(graph.stdout)],
+      stepLines(full.stdout),
+    );
+    assert.equal(inference(graph.stdout), inference(full.stdout));
+    // microgpt.ts, stopped by SIGHUP; microgpt_fast.ts finishes it.
+    const b = `${tmp}/graph-to-fast.json`;
+    const fullGraph = await fullDefault();
+    const run2 = await interrupted(
+      SCRIPT,
+      ["--save", b],
+      "SIGHUP",
+      (out) => /step  2\d\d \//.test(out),
+    );
+    assert.equal(run2.status.code, 129, run2.stderr);
+    const fast = await runScript(FAST, ["--resume", b], ["--allow-read"]);
+    assert.deepEqual(
+      [...stepLines(run2.stdout), ...stepLines(fast.stdout)],
+      stepLines(fullGraph.stdout),
+    );
+    assert.equal(inference(fast.stdout), inference(fullGraph.stdout));
+  },
+});
+
+Deno.test({
+  name: "cli: with --save-every, a SIGKILL loses only the steps since the last checkpoint",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/killed.json`;
+    const args = ["--steps", "2600", "--samples", "5", "--save", ckpt, "--save-every", "250"];
+    const run = await interrupted(FAST, args, "SIGKILL", (out) => out.includes("step "), 800);
+    assert.equal(run.status.signal, "SIGKILL");
+    const saved = JSON.parse(Deno.readTextFileSync(ckpt));
+    const step = saved.training.step;
+    assert(step % 250 === 0 && step > 0 && step < 2600, `checkpoint at ${step}`);
+    assert([...Deno.readDirSync(tmp)].every((e) => !e.name.endsWith(".tmp")));
+    for (const script of [SCRIPT, FAST]) {
+      const resumed = await runScript(script, ["--resume", ckpt], ["--allow-read"]);
+      const full = await runScript(FAST, ["--steps", "2600", "--samples", "5"]);
+      const joined = [...stepLines(run.stdout).slice(0, step), ...stepLines(resumed.stdout)];
+      assert.deepEqual(joined, stepLines(full.stdout));
+      assert.equal(inference(resumed.stdout), inference(full.stdout));
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: signals end the run with 130, 143 or 129, saying whether anything was saved",
+  ignore: !CLI,
+  fn: async () => {
+    const codes = { SIGINT: 130, SIGTERM: 143, SIGHUP: 129 } as const;
+    for (const [signal, code] of Object.entries(codes)) {
+      const run = await interrupted(
+        SCRIPT,
+        [],
+        signal as Deno.Signal,
+        (out) => out.includes("step  10"),
+      );
+      assert.equal(run.status.code, code, signal);
+      const lines = run.stderr.trimEnd().split("\n");
+      assert.equal(lines.length, 1, run.stderr);
+      assert.match(
+        lines[0],
+        new RegExp(
+          `^stopped by ${signal} after step \\d+ of 1000; nothing was saved: .*--save PATH.*--resume PATH`,
+        ),
+      );
+    }
+    // While sampling: it stops between two samples, with the same code.
+    const sampling = await interrupted(
+      FAST,
+      ["--steps", "1", "--samples", "100000"],
+      "SIGINT",
+      (out) => out.includes("sample  9"),
+    );
+    assert.equal(sampling.status.code, 130);
+    assert.match(sampling.stderr, /^stopped by SIGINT while sampling$/m);
+    // A second Ctrl-C does not wait for the step to end: the process dies of it at once.
+    const slow = ["--n-layer", "12", "--n-embd", "64", "--steps", "50"];
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", SCRIPT, ...slow],
+      stdout: "null",
+      stderr: "null",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    await new Promise((r) => setTimeout(r, 100));
+    child.kill("SIGINT");
+    const status = await child.status;
+    assert.equal(status.signal, "SIGINT");
+  },
+});
+
+Deno.test({
+  name: "cli: --resume refuses another text, a contradicting flag, or a file that is no checkpoint",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/short.json`;
+    assert.equal((await cli(["--steps", "20", "--samples", "0", "--save", ckpt])).code, 0);
+    const other = file("other-names.txt", "anna\nbob\n");
+    await refused(
+      ["--resume", ckpt, "--input", other],
+      1,
+      /trained on another text \(8422 documents.*\(2 documents/,
+    );
+    await refused(
+      ["--resume", ckpt, "--n-layer", "2"],
+      1,
+      /--n-layer 2 contradicts .*trained with --n-layer 1/,
+    );
+    await refused(
+      ["--resume", ckpt, "--lr", "0.02"],
+      1,
+      /--lr 0.02 contradicts .*trained with --lr 0.01/,
+    );
+    await refused(["--resume", ckpt, "--steps", "30"], 1, /--steps 30 contradicts .*--steps 20/);
+    // The same values are no contradiction, and sampling flags may change.
+    const ok = await cli([
+      "--resume",
+      ckpt,
+      "--lr",
+      "0.01",
+      "--samples",
+      "2",
+      "--temperature",
+      "0",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.split("\n").filter((l) => l.startsWith("sample")).length, 2);
+    // A version 1 save has weights, not a run to continue.
+    const v1 = JSON.parse(Deno.readTextFileSync(ckpt));
+    v1.version = 1;
+    for (const key of ["training", "sampling", "adam", "random", "data"]) delete v1[key];
+    const old = file("v1.json", JSON.stringify(v1));
+    await refused(["--resume", old], 1, /does not record where its run stopped.*--load/);
+    assert.equal((await cli(["--load", old, "--steps", "0", "--samples", "1"])).code, 0);
+    await refused(["--resume", ckpt, "--load", ckpt], 2, /do not go together/);
+    await refused(["--save-every", "5"], 2, /--save-every needs --save/);
+  },
+});
+
+Deno.test({
+  name: "cli: a closed stdout costs nothing: training goes on, the model is saved, exit 1",
+  ignore: !CLI,
+  fn: async () => {
+    const path = `${tmp}/closed-stdout.json`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", SCRIPT, "--steps", "300", "--save", path],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stderr = new Response(child.stderr).text();
+    await child.stdout.cancel(); // the reader goes away, as `| head` does
+    const status = await child.status;
+    assert.equal(status.code, 1);
+    const lines = (await stderr).trimEnd().split("\n");
+    assert.match(
+      lines[lines.length - 1],
+      /^error: could not write to stdout \(.*\); training went on to the end; .*closed-stdout.json was saved$/,
+    );
+    // The same checkpoint as a run whose stdout was read to the end.
+    const reference = `${tmp}/read-stdout.json`;
+    assert.equal((await cli(["--steps", "300", "--save", reference])).code, 0);
+    assert.equal(Deno.readTextFileSync(path), Deno.readTextFileSync(reference));
+  },
+});
+
+Deno.test({
+  name: "cli: a save that fails after training still prints the samples, then the error, exit 1",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/vanishing`;
+    Deno.mkdirSync(dir);
+    const target = `${dir}/m.json`;
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", SCRIPT, "--steps", "400", "--save", target],
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    // A directory appears where the checkpoint was to go: the final rename must fail.
+    await new Promise((r) => setTimeout(r, 600));
+    Deno.mkdirSync(target);
+    const out = await child.output();
+    const stdout = new TextDecoder().decode(out.stdout);
+    const stderr = new TextDecoder().decode(out.stderr).trimEnd().split("\n");
+    assert.equal(out.code, 1);
+    assert.equal(stdout.split("\n").filter((l) => l.startsWith("sample")).length, 20);
+    assert.match(stderr[stderr.length - 1], /^error: cannot save to .*m\.json: /);
+    assert.deepEqual([...Deno.readDirSync(dir)].map((e) => e.name), ["m.json"]); // no temporary file
+  },
+});
+
+Deno.test({
+  name: "cli: in a terminal the step line tells the time; piped, it stays microgpt.py's",
+  ignore: !CLI || !(() => {
+    try {
+      return new Deno.Command("script", { args: ["--version"], stdout: "null", stderr: "null" })
+        .outputSync().success;
+    } catch {
+      return false;
+    }
+  })(),
+  fn: async () => {
+    const out = await new Deno.Command("script", {
+      args: ["-qec", `${Deno.execPath()} run ${FAST} --steps 300 --samples 1`, "/dev/null"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const text = new TextDecoder().decode(out.stdout);
+    assert.match(
+      text,
+      /step  300 \/  300 \| loss \d\.\d{4} \| [\d.]+ s, [\d.]+ ms\/step, [\d.]+ s left/,
+    );
+    const piped = await runScript(FAST, ["--steps", "300", "--samples", "1"]);
+    assert.doesNotMatch(piped.stdout, /ms\/step/);
   },
 });
