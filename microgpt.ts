@@ -2626,8 +2626,8 @@ export async function run(
         }
       }
       io.out(
-        `--- attention of sample 1: each row a position, each cell how much it looks at ` +
-          `the position below (darker = more) ---\n` + sideBySide(maps),
+        `--- attention of sample 1: rows look at columns, darker = more weight ---\n` +
+          sideBySide(maps),
       );
     }
     if (watch !== undefined && watch.signal !== 0) {

@@ -239,3 +239,28 @@ Deno.test("the whole model's gradient agrees with central finite differences", (
   assert(worst < 1e-5, `worst relative error ${worst}`);
   assert(g.some((x) => x !== 0));
 });
+
+Deno.test("both engines see the same attention weights, every row summing to 1", () => {
+  const docs = names();
+  const settings = { ...cfg, nLayer: 2, numSteps: 150 };
+  const { graph, adam, model, tok } = pair(settings, docs);
+  train(graph, adam, docs, tok, () => {});
+  fast.train(model, docs, tok, () => {});
+  for (const prefix of ["", "el"]) {
+    const seen: number[][][][][] = [[], []]; // engine → layer → head → position → weights
+    const watch = (e: number) => ({
+      onAttention: (pos: number, li: number, h: number, w: number[]) => {
+        ((seen[e][li] ??= [])[h] ??= [])[pos] = w;
+      },
+    });
+    const a = sample(graph, tok, new Random(3), 0.8, prefix, watch(0));
+    const b = fast.sample(model, tok, new Random(3), 0.8, prefix, watch(1));
+    assert.equal(b, a);
+    assert.deepEqual(seen[1], seen[0]);
+    for (const layer of seen[1]) {
+      for (const head of layer) {
+        for (const w of head) assert(Math.abs(w.reduce((s, x) => s + x, 0) - 1) < 1e-12);
+      }
+    }
+  }
+});

@@ -9,9 +9,15 @@ import assert from "node:assert/strict";
 import bundledInput from "./input.txt" with { type: "text" };
 import {
   Adam,
+  attentionMap,
   buildModel,
+  type Checkpoint,
   DEFAULTS,
+  describeAttention,
+  embeddingReport,
   emptyCache,
+  type Engine,
+  escapeControls,
   explainLine,
   formatFixed4,
   forwardLoss,
@@ -20,14 +26,20 @@ import {
   graphEngine,
   initModel,
   initWeights,
+  isControl,
   lossSummary,
   type Model,
   modelFromJSON,
   modelToJSON,
+  Output,
+  parseCommandLine,
   parseDocs,
+  principalComponents,
   pyStrip,
   Random,
+  run,
   sample,
+  scatterGrid,
   softmax,
   Tokenizer,
   train,
@@ -580,6 +592,175 @@ Deno.test("a saved model that does not fit is refused, naming what is wrong", ()
   );
 });
 
+Deno.test("a checkpoint round-trips bit for bit: weights, moments, step, settings, random state", () => {
+  const { model, tok, rng } = smallTrained(25);
+  const settings = { ...model.config, learningRate: 0.0123, seed: 2n ** 70n, numSamples: 7 };
+  const m = Float64Array.from({ length: model.params.length }, (_, i) => Math.sin(i) * 1e-3);
+  const v = Float64Array.from({ length: model.params.length }, (_, i) => (i % 7) * 1e-9 + 5e-324);
+  rng.gauss(0, 1); // leaves a cached second value in the state
+  const cp: Checkpoint = {
+    step: 17,
+    m,
+    v,
+    random: rng.getState(),
+    textSha256: "ab".repeat(32),
+    numDocs: 8422,
+    holdout: 5,
+    prefix: "ka",
+  };
+  const weights = Float64Array.from(model.params, (p) => p.data);
+  const back = modelFromJSON(modelToJSON(settings, tok, weights, cp), cfg);
+  const bits = (xs: Float64Array) => new BigUint64Array(xs.slice().buffer);
+  assert.deepEqual(bits(back.weights), bits(weights));
+  assert.deepEqual(bits(back.checkpoint!.m), bits(m));
+  assert.deepEqual(bits(back.checkpoint!.v), bits(v));
+  assert.deepEqual(back.checkpoint!.random, cp.random);
+  assert.deepEqual({ ...back.checkpoint!, m: 0, v: 0 }, { ...cp, m: 0, v: 0 });
+  assert.deepEqual(back.config, settings);
+  // The restored generator continues the same stream.
+  const again = new Random(0);
+  again.setState(back.checkpoint!.random);
+  assert.deepEqual([again.gauss(0, 1), again.random()], [rng.gauss(0, 1), rng.random()]);
+});
+
+Deno.test("control characters are recognised and escaped, tab kept as a character", () => {
+  assert.deepEqual(["\x1b", "\x07", "\n", "\x7f", "\x9b"].map(isControl), [
+    true,
+    true,
+    true,
+    true,
+    true,
+  ]);
+  assert.deepEqual(["\t", "a", "é", "\u2028"].map(isControl), [false, false, false, false]);
+  assert.equal(escapeControls("a\nb\x1b[2J\u0085\tz"), "a\\nb\\x1b[2J\\u0085\\tz");
+});
+
+Deno.test("parseDocs walks a text line by line: millions of empty lines make no giant list", () => {
+  assert.deepEqual(parseDocs("\n".repeat(5_000_000) + "x\r\n"), ["x"]);
+});
+
+// --- Looking inside --------------------------------------------------------------------------
+
+Deno.test("attention weights of every position sum to 1, and the map draws one row per position", () => {
+  const { model, tok } = smallTrained(100);
+  const maps: number[][][][] = [];
+  const name = sample(model, tok, new Random(4), 0.5, "", {
+    onAttention: (pos, li, h, w) => {
+      ((maps[li] ??= [])[h] ??= [])[pos] = w;
+    },
+  });
+  const rows = maps[0][0];
+  assert.equal(rows.length, Math.min(name.length + 1, cfg.blockSize));
+  for (const head of maps[0]) {
+    head.forEach((w, pos) => {
+      assert.equal(w.length, pos + 1); // a position sees itself and the past, nothing later
+      assertClose(w.reduce((a, b) => a + b, 0), 1, 1e-12);
+    });
+  }
+  const lines = attentionMap(0, 0, ["<s>", ...name].slice(0, rows.length), rows);
+  assert.equal(lines.length, rows.length + 3);
+  assert(lines.every((l) => [...l].length <= 36)); // two maps side by side fit 80 columns
+});
+
+Deno.test("the attention pattern is named when it is clear", () => {
+  const oneHot = (n: number, pick: (t: number) => number) =>
+    Array.from(
+      { length: n },
+      (_, t) => Array.from({ length: t + 1 }, (_, s) => (s === pick(t) ? 1 : 0)),
+    );
+  assert.equal(
+    describeAttention(oneHot(6, (t) => Math.max(0, t - 1))),
+    "mostly the previous character",
+  );
+  assert.equal(describeAttention(oneHot(6, (t) => t)), "mostly itself");
+  assert.equal(describeAttention(oneHot(6, () => 0)), "mostly the start");
+  const even = Array.from({ length: 6 }, (_, t) => new Array(t + 1).fill(1 / (t + 1)));
+  assert.equal(describeAttention(even), "spread evenly over the past");
+  // Two back: no candidate reaches half, and far from even.
+  assert.equal(describeAttention(oneHot(6, (t) => Math.max(0, t - 2))), undefined);
+});
+
+Deno.test("principal components are orthonormal and find the direction of greatest spread", () => {
+  const r = new Random(8);
+  const rows = Array.from({ length: 40 }, () => {
+    const t = r.gauss(0, 5); // stretched along (1, 2, 0, 0, …)
+    return Array.from(
+      { length: 10 },
+      (_, i) => (i === 0 ? t : i === 1 ? 2 * t : 0) + r.gauss(0, 0.01),
+    );
+  });
+  const { components, coords } = principalComponents(rows, 2);
+  const dot = (a: number[], b: number[]) => a.reduce((s, x, i) => s + x * b[i], 0);
+  assertClose(dot(components[0], components[0]), 1, 1e-12);
+  assertClose(dot(components[1], components[1]), 1, 1e-12);
+  assert(Math.abs(dot(components[0], components[1])) < 1e-12);
+  assertClose(components[0][0], 1 / Math.sqrt(5), 1e-3);
+  assertClose(components[0][1], 2 / Math.sqrt(5), 1e-3);
+  assert.equal(coords.length, 40);
+  // All rows alike: no spread, but still two perpendicular unit vectors and no NaN.
+  const flat = principalComponents(Array.from({ length: 5 }, () => [1, 2, 3]), 2);
+  assert(flat.components.flat().every(Number.isFinite));
+  assert(Math.abs(dot(flat.components[0], flat.components[1])) < 1e-12);
+});
+
+Deno.test("the embedding picture fits 72 × 24 and shows every token once", () => {
+  const { model, tok } = smallTrained(200);
+  const text = embeddingReport(tok, Float64Array.from(model.params, (p) => p.data), cfg.nEmbd);
+  const grid = text.split("\n").filter((l) => l.startsWith("|"));
+  assert(grid.length <= 24 && grid.every((l) => [...l].length <= 74));
+  const cells = grid.map((l) => l.slice(1, -1)).join("");
+  for (const label of [...tok.chars, "^"]) assert.equal(cells.split(label).length - 1, 1, label);
+  assert.match(text, /^nearest to a: . -?\d\.\d\d, . -?\d\.\d\d, . -?\d\.\d\d$/m);
+  // Many points on one cell: each still gets a cell of its own.
+  const crowd = scatterGrid(["a", "b", "c", "d"], [[0, 0], [0, 0], [0, 0], [1, 1]], 10, 4);
+  for (const ch of "abcd") assert.equal(crowd.split(ch).length - 1, 1);
+});
+
+/** Output that keeps what a run prints, for in-process runs. */
+class Captured extends Output {
+  stdout = "";
+  stderr = "";
+  override out(text: string): void {
+    this.stdout += text;
+  }
+  override err(line: string): void {
+    this.stderr += line + "\n";
+  }
+}
+
+Deno.test("held-out documents are never trained on", async () => {
+  const trainedOn = new Set<string>();
+  const recording: Engine = {
+    ...graphEngine,
+    create(config, vocabSize, weights) {
+      const trainer = graphEngine.create(config, vocabSize, weights);
+      return {
+        ...trainer,
+        train: (docs, tok, onStep, from) =>
+          trainer.train(docs, tok, (step, loss) => {
+            trainedOn.add(docs[step % docs.length]);
+            return onStep(step, loss);
+          }, from),
+      };
+    },
+  };
+  const opts = parseCommandLine(["--steps", "300", "--holdout", "400", "--samples", "0"]);
+  const io = new Captured();
+  assert.equal(await run(opts, recording, io), 0);
+  // The held-out documents are the last 400 after microgpt.py's shuffle.
+  const docs = parseDocs(bundledInput);
+  new Random(42).shuffle(docs);
+  const heldOut = new Set(docs.slice(-400));
+  assert.equal(trainedOn.size, 300); // the training documents of steps 1…300, all different
+  for (const doc of trainedOn) assert(!heldOut.has(doc), doc);
+  const lines = io.stderr.split("\n").filter((l) => l.includes("held-out loss"));
+  assert.equal(lines.length, 10);
+  assert.match(
+    lines[9],
+    /^step {2}300 \/ {2}300 \| held-out loss \d\.\d{4} on 400 documents \| training loss \d\.\d{4} over steps 271-300$/,
+  );
+});
+
 // --- Randomness (the appendix) -------------------------------------------------------------
 
 Deno.test("random() reproduces CPython's stream for small, zero and multi-word seeds", () => {
@@ -1114,7 +1295,7 @@ Deno.test({
       SCRIPT,
       ["--save", ckpt],
       "SIGINT",
-      (out) => /step  4\d\d \//.test(out),
+      (out) => /step {2}4\d\d \//.test(out),
     );
     assert.equal(run.status.code, 130);
     assert.equal(run.status.signal, null); // it exited by itself, after saving
@@ -1175,7 +1356,7 @@ Deno.test({
       SCRIPT,
       ["--save", b],
       "SIGHUP",
-      (out) => /step  2\d\d \//.test(out),
+      (out) => /step {2}2\d\d \//.test(out),
     );
     assert.equal(run2.status.code, 129, run2.stderr);
     const fast = await runScript(FAST, ["--resume", b], ["--allow-read"]);
@@ -1374,9 +1555,293 @@ Deno.test({
     const text = new TextDecoder().decode(out.stdout);
     assert.match(
       text,
-      /step  300 \/  300 \| loss \d\.\d{4} \| [\d.]+ s, [\d.]+ ms\/step, [\d.]+ s left/,
+      /step {2}300 \/ {2}300 \| loss \d\.\d{4} \| [\d.]+ s, [\d.]+ ms\/step, [\d.]+ s left/,
     );
     const piped = await runScript(FAST, ["--steps", "300", "--samples", "1"]);
     assert.doesNotMatch(piped.stdout, /ms\/step/);
+  },
+});
+
+// --- Hardening: hostile paths, files and models ----------------------------------------------
+
+Deno.test({
+  name: "cli: saves go through a fresh temporary file: long names, races and failures leave none",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/saves`;
+    Deno.mkdirSync(dir);
+    // A legal 255-byte name saves (the temporary file's name does not grow with it).
+    const long = `${dir}/${"m".repeat(250)}.json`;
+    const r = await runScript(FAST, ["--steps", "5", "--samples", "0", "--save", long], [
+      "--allow-read",
+      "--allow-write",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(JSON.parse(Deno.readTextFileSync(long)).training.step, 5);
+    // Two runs saving to one path, a checkpoint every step: neither fails.
+    const shared = `${dir}/shared.json`;
+    const args = ["--steps", "300", "--samples", "0", "--save", shared, "--save-every", "1"];
+    const both = await Promise.all([
+      runScript(FAST, args, ["--allow-read", "--allow-write"]),
+      runScript(FAST, [...args, "--seed", "7"], ["--allow-read", "--allow-write"]),
+    ]);
+    for (const run of both) assert.equal(run.code, 0, run.stderr);
+    assert.equal(JSON.parse(Deno.readTextFileSync(shared)).training.step, 300);
+    assert.deepEqual(
+      [...Deno.readDirSync(dir)].map((e) => e.name).filter((n) => n.endsWith(".tmp")),
+      [],
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: a save never replaces the training text, a FIFO or a link, and keeps the mode",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/targets`;
+    Deno.mkdirSync(dir);
+    const data = `${dir}/data.txt`;
+    Deno.writeTextFileSync(data, "anna\nbob\ncleo\n");
+    await refused(["--input", data, "--save", data], 1, /would replace the training text/);
+    await refused(["--input", data, "--save", `${dir}/../targets/./data.txt`], 1, /training text/);
+    Deno.linkSync(data, `${dir}/hard.txt`);
+    await refused(["--input", data, "--save", `${dir}/hard.txt`], 1, /training text/);
+    assert.equal(Deno.readTextFileSync(data), "anna\nbob\ncleo\n");
+    // A FIFO would hang the save forever; it is refused before training.
+    const fifo = `${dir}/fifo`;
+    await new Deno.Command("mkfifo", { args: [fifo] }).output();
+    await refused(["--save", fifo], 1, /it is a FIFO, not a regular file/);
+    await refused(["--save", "/dev/null"], 1, /it is a device, not a regular file/);
+    // Through a symlink: the link stays, its target gets the model, with its mode kept.
+    const target = `${dir}/real.json`;
+    Deno.writeTextFileSync(target, "old");
+    Deno.chmodSync(target, 0o600);
+    Deno.symlinkSync("real.json", `${dir}/link.json`);
+    const r = await cli(["--steps", "3", "--samples", "0", "--save", `${dir}/link.json`]);
+    assert.equal(r.code, 0, r.stderr);
+    assert(Deno.lstatSync(`${dir}/link.json`).isSymlink);
+    assert.equal(Deno.readLinkSync(`${dir}/link.json`), "real.json");
+    assert.equal(JSON.parse(Deno.readTextFileSync(target)).training.step, 3);
+    assert.equal(Deno.statSync(target).mode! & 0o777, 0o600);
+    // Permission advice names what is missing, never everything.
+    const denied = await cli(["--save", `${dir}/x.json`], ["--allow-read"]);
+    assert.doesNotMatch(denied.stderr, /allow-all/);
+  },
+});
+
+Deno.test({
+  name: "cli: sizes are checked by arithmetic before anything is allocated",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--n-layer", "10000000"], 2, /parameters, too large: the limit is 5000000/);
+    // A tiny file that claims ten million layers.
+    const claim = JSON.stringify({
+      format: "microgpt.ts model",
+      version: 1,
+      n_embd: 16,
+      n_head: 4,
+      n_layer: 10000000,
+      block_size: 16,
+      vocab: ["a"],
+      state_dict: {},
+    });
+    await refused(["--load", file("huge-claim.json", claim)], 1, /too large: the limit is/);
+    // Files past the limits are refused by their size, unread (these are sparse: instant).
+    const big = `${tmp}/big.txt`;
+    Deno.writeTextFileSync(big, "");
+    Deno.truncateSync(big, 100_000_001);
+    await refused(["--input", big], 1, /is too large: 100 MB; the limit is 100 MB/);
+    const bigModel = `${tmp}/big.json`;
+    Deno.writeTextFileSync(bigModel, "");
+    Deno.truncateSync(bigModel, 300_000_001);
+    await refused(["--load", bigModel], 1, /is too large: 300 MB; the limit is 300 MB/);
+    // Twenty million empty lines: no documents, and no crash on the way.
+    await refused(["--input", file("newlines.txt", "\n".repeat(20_000_000))], 1, /no documents/);
+    // Sampling with no end token fills the whole block: it is sized too.
+    await refused(
+      ["--steps", "0", "--block-size", "200000"],
+      2,
+      /a sample of microgpt.ts would need/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: --input - and /dev/stdin read standard input, with no permission at all",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "20", "--samples", "3", "--input"];
+    const names = "anna\nbob\ncleo\ndora\n";
+    const fromFile = await cli([...args, file("four.txt", names)]);
+    const dash = await runScript(SCRIPT, [...args, "-"], [], names);
+    const dev = await runScript(SCRIPT, [...args, "/dev/stdin"], [], names);
+    assert.equal(dash.code, 0, dash.stderr);
+    assert.equal(dash.stdout, fromFile.stdout);
+    assert.equal(dev.stdout, fromFile.stdout);
+    await refused(["--input", "/dev/fd/3"], 1, /pipe the data in with --input -/, ["--allow-read"]);
+  },
+});
+
+Deno.test({
+  name: "cli: untrusted models and texts put no raw control character on the screen",
+  ignore: !CLI,
+  fn: async () => {
+    const good = `${tmp}/good-for-edits.json`;
+    assert.equal((await cli(["--steps", "1", "--samples", "0", "--save", good])).code, 0);
+    const saved = JSON.parse(Deno.readTextFileSync(good));
+    for (const ch of ["\x1b", "\x07", "\n"]) {
+      const edited = { ...saved, vocab: [ch, ...saved.vocab.slice(1)] };
+      const r = await cli(["--load", file("ctl.json", JSON.stringify(edited)), "--steps", "0"]);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /^error: cannot load .*"vocab" holds the control character/);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1);
+      assert(![...r.stderr.trimEnd()].some(isControl), r.stderr);
+    }
+    // A parse error quotes the file: escaped.
+    const r = await cli(["--load", file("esc.json", '{"a": \x1b]0;pwned\x07}')]);
+    assert.match(r.stderr, /^error: cannot load .*not valid JSON.*\\x1b/);
+    assert(![...r.stderr.trimEnd()].some(isControl), r.stderr);
+    // A training text with control characters inside a line.
+    await refused(
+      ["--input", file("ctl.txt", "anna\nb\x1b[2Jb\n")],
+      1,
+      /document 2 holds the control character \\x1b/,
+    );
+    // The other odd saved files, each named for what it is.
+    const variants: [string, RegExp][] = [
+      ["\ufeff" + JSON.stringify(saved), /byte order mark/],
+      [JSON.stringify({ ...saved, version: "1" }), /"version" must be a number, not "1"/],
+      [JSON.stringify(saved).replace(/\[\[[-0-9.e]+/, "[[1e400"), /wte\[0\]\[0\] is Infinity/],
+      [JSON.stringify({ ...saved, state_dict: [] }), /"state_dict" must be an object.*not a list/],
+    ];
+    for (const [text, why] of variants) await refused(["--load", file("odd.json", text)], 1, why);
+  },
+});
+
+Deno.test({
+  name: "cli: numbers at the edges: a temperature too small to divide by, weights too large",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(
+      ["--temperature", "1e-320"],
+      2,
+      /--temperature 1e-320 is too small to divide by; 0 samples greedily/,
+    );
+    const good = `${tmp}/for-huge-weights.json`;
+    assert.equal((await cli(["--steps", "1", "--samples", "0", "--save", good])).code, 0);
+    const saved = JSON.parse(Deno.readTextFileSync(good));
+    // Two rows of lm_head so large that one logit is +Infinity whatever the sign of the input.
+    saved.state_dict.lm_head[0] = saved.state_dict.lm_head[0].map(() => 1e308);
+    saved.state_dict.lm_head[1] = saved.state_dict.lm_head[1].map(() => -1e308);
+    const huge = file("huge.json", JSON.stringify(saved));
+    await refused(
+      ["--load", huge, "--steps", "5"],
+      1,
+      /the weights from .*huge\.json are too large to compute with \(the largest is 1\.00e\+308\)/,
+    );
+    await refused(
+      ["--load", huge, "--steps", "0"],
+      1,
+      /logits are not finite numbers: its weights are too large/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: messages point the right way, and every one stays on one line",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--temperature", "-0.5"], 2, /--temperature must be >= 0, not -0.5/);
+    await refused(["-steps", "100"], 2, /unknown option -steps; did you mean --steps\?/);
+    await refused(["--n_embd", "8"], 2, /unknown option --n_embd; did you mean --n-embd\?/);
+    await refused(["--learning_rate", "0.1"], 2, /did you mean --lr\?/);
+    await refused(["--temprature", "1"], 2, /did you mean --temperature\?/);
+    const help = await cli(["--bogus", "--help", "--steps", "x"], []);
+    assert.equal(help.code, 0);
+    assert.match(help.stdout, /^Usage: /);
+    await refused(["--load", `${Deno.cwd()}/input.txt`], 1, /^error: cannot load .*not valid JSON/);
+    await refused(["--input", `${tmp}/a\nb.txt`], 1, /a\\nb\.txt: no such file/);
+  },
+});
+
+// --- Looking inside, on the command line -----------------------------------------------------
+
+Deno.test({
+  name: "cli: --attention, --embeddings and --log draw what they promise and change no draw",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "200", "--samples", "5"];
+    const plain = await cli(args, []);
+    const log = `${tmp}/loss.tsv`;
+    const seen = await cli([...args, "--attention", "--embeddings", "--log", log]);
+    assert.equal(seen.code, 0, seen.stderr);
+    const samples = (r: Result) => r.stdout.split("\n").filter((l) => l.startsWith("sample"));
+    assert.deepEqual(samples(seen), samples(plain));
+    assert.deepEqual(stepLines(seen.stdout), stepLines(plain.stdout));
+    // The maps come right after the first sample: one per head, rows as long as the sample.
+    const after = seen.stdout.split("sample  1: ")[1];
+    const first = after.split("\n")[0];
+    assert.match(after, /^[^\n]*\n--- attention of sample 1/);
+    for (let h = 0; h < 4; h++) assert.match(seen.stdout, new RegExp(`layer 0, head ${h}`));
+    const rows = after.split("sample  2")[0].split("\n").filter((l) =>
+      /^ *(<s>|[a-z-]) [░▒▓█]/.test(l)
+    );
+    assert.equal(rows.length, 2 * Math.min(first.length + 1, 16)); // two rows of two maps
+    assert(after.split("sample  2")[0].split("\n").every((l) => [...l].length <= 80));
+    assert.match(seen.stdout, /--- token embeddings \(wte\)/);
+    assert.match(seen.stdout, /^nearest to e: /m);
+    // The log: a header and one row per step, numbers at full precision.
+    const rowsOfLog = Deno.readTextFileSync(log).trimEnd().split("\n");
+    assert.equal(rowsOfLog[0], "step\tloss\tlearning_rate\theld_out_loss");
+    assert.equal(rowsOfLog.length, 201);
+    assert.deepEqual(rowsOfLog[1].split("\t").slice(0, 3), ["1", "3.461323030236502", "0.01"]);
+  },
+});
+
+Deno.test({
+  name: "cli: --holdout reports held-out loss 10 times and refuses to hold out everything",
+  ignore: !CLI,
+  fn: async () => {
+    const log = `${tmp}/holdout.tsv`;
+    const r = await runScript(FAST, [
+      "--steps",
+      "500",
+      "--holdout",
+      "2000",
+      "--samples",
+      "0",
+      "--log",
+      log,
+    ], [
+      "--allow-read",
+      "--allow-write",
+    ]);
+    assert.equal(r.code, 0, r.stderr);
+    const lines = r.stderr.split("\n").filter((l) => l.includes("held-out loss"));
+    assert.equal(lines.length, 10);
+    assert.match(
+      lines[0],
+      /^step {3}50 \/ {2}500 \| held-out loss \d\.\d{4} on 2000 documents \| training loss \d\.\d{4} over steps 1-50$/,
+    );
+    const measured = Deno.readTextFileSync(log).trimEnd().split("\n").slice(1).filter((l) =>
+      !l.endsWith("\t")
+    );
+    assert.deepEqual(measured.map((l) => Number(l.split("\t")[0])), [
+      50,
+      100,
+      150,
+      200,
+      250,
+      300,
+      350,
+      400,
+      450,
+      500,
+    ]);
+    await refused(
+      ["--holdout", "8422"],
+      2,
+      /--holdout 8422 leaves no document to train on \(the text has 8422\)/,
+    );
   },
 });
