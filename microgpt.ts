@@ -43,6 +43,8 @@ import bundledInput from "./input.txt" with { type: "text" };
 // ---------------------------------------------------------------------------------------------
 // Dataset: a list of documents, here one name per line. The model learns what a name looks like
 // from thousands of them, and each one is a separate little sequence: it never sees two at once.
+// The run shuffles them once (with the seeded generator of the appendix) and then takes them in
+// that order, one per training step.
 
 /** Splits a text into documents as microgpt.py reads its input file: one per line (Python's
  * text mode ends a line at "\n", "\r\n" or a lone "\r"), stripped, empty lines dropped. */
@@ -62,8 +64,9 @@ export function parseDocs(text: string): string[] {
 // ---------------------------------------------------------------------------------------------
 // Tokenizer: a network computes with numbers, not letters, so every distinct character gets an
 // integer id, in code-point order (as Python's `sorted` orders characters). One more id, BOS,
-// marks the edge of a document. It is used at both ends: the model reads BOS to start a name and
-// predicts BOS to end one, so a single token serves as "beginning" and "end of sequence".
+// marks the edge of a document, at both ends: reading BOS is the cue to start a name, and
+// predicting BOS is how the model says a name is over — which is also how sampling knows when
+// to stop. One token serves as "beginning" and "end of sequence".
 
 /** Maps characters (Unicode code points) to token ids and back; id `bos` is the extra token. */
 export class Tokenizer {
@@ -117,9 +120,11 @@ export class Tokenizer {
 // applies the chain rule: each child's grad += local gradient × this node's grad. Then grad holds
 // d(loss)/d(node) for every node, the parameters included.
 //
-// microgpt.py keeps the children and local gradients in tuples. No op needs more than two, so
-// here they are four fixed fields: a node is then one small object, which V8 makes and frees fast
-// (a training step makes ~53,000 nodes and drops them all).
+// microgpt.py keeps children and local gradients in tuples; no op needs more than two, so here
+// they are four fields. microgpt.py also wraps a plain number operand (the 2 in x·2) in a Value
+// of its own; here it is no child at all: nobody reads its gradient, and leaving it out changes
+// no bit of any other. TypeScript has no operator overloading, so a + b is a.add(b), and
+// Python's reflected forms (2 * x, 1 / x) are written with the Value first: x.mul(2).
 
 /** A scalar in the computation graph: its value, its gradient, its children. */
 export class Value {
@@ -127,15 +132,15 @@ export class Value {
   data: number;
   /** d(loss)/d(this node), filled in by backward(). */
   grad = 0;
-  /** The first child (null for a leaf: a parameter or a constant input). */
+  /** The first child, or null for a leaf (a parameter). Only ops have children. */
   readonly a: Value | null;
-  /** The second child, or null. A number operand is not a child: nobody needs its gradient. */
+  /** The second child, or null. */
   readonly b: Value | null;
   /** d(this)/d(a), the local gradient towards the first child. */
   readonly da: number;
   /** d(this)/d(b), the local gradient towards the second child. */
   readonly db: number;
-  /** The mark of the last backward() walk that reached this node. */
+  /** Whether backward()'s walk has been here: it holds that walk's own mark. */
   seen: object | null = null;
 
   /** A node with value `data` and up to two children with their local gradients. */
@@ -182,8 +187,8 @@ export class Value {
     return new Value(this.data > 0 ? this.data : 0, this, this.data > 0 ? 1 : 0);
   }
 
-  // The rest are built from the ops above exactly as microgpt.py builds them, because the shape
-  // of the graph decides the order in which gradients are summed, and so their last bits.
+  // The rest are built from the ops above exactly as microgpt.py builds them: the shape of the
+  // graph decides the order in which gradients are summed, and so their last bits.
 
   /** −this, as this × (−1). */
   neg(): Value {
@@ -204,11 +209,12 @@ export class Value {
   backward(): void {
     // microgpt.py's build_topo, without recursion: a depth-first walk that enters a node's
     // children in order and lists the node after them. That order decides the order in which
-    // each grad is summed, and so its last bits. Recursion would overflow the call stack on a
-    // deep graph (microgpt.py dies of RecursionError at 4 layers of width 64), so an explicit
-    // stack stands in for it: the node on top enters its first child not yet visited, and when
-    // none is left it is done. Each walk marks with its own fresh object, so walks over
-    // different graphs never disturb each other. Leaves (no children) need no place in the order.
+    // each grad is summed, so it is kept exactly. The command line allows graphs deeper than a
+    // call stack goes (microgpt.py dies of RecursionError at 4 layers of width 64), so an
+    // explicit stack stands in for the recursion: the node on top enters its first child not
+    // yet visited, and when none is left it is done. Only ops go on the stack (a leaf has no
+    // children to pass a gradient to). The mark is a fresh object per walk, so walks over
+    // different graphs never see each other's marks; a Set would do the same, 50% slower.
     const visited = {};
     const topo: Value[] = [];
     const stack: Value[] = [];
@@ -241,24 +247,25 @@ export class Value {
 
 // ---------------------------------------------------------------------------------------------
 // Hyperparameters and parameters. microgpt.py keeps the settings as constants; here they travel
-// in one object so that the command line (and the tests) can change them. The parameters are the
-// knowledge of the model, random at first: each matrix is a list of rows of Values, named after
-// GPT-2 as microgpt.py names them: wte (token embeddings), wpe (position embeddings), per layer
-// the attention projections attn_wq/wk/wv/wo and the MLP's mlp_fc1/fc2, and lm_head, which turns
-// the final vector back into one score (logit) per token.
+// in one object, so that the command line (and the tests) can change them. The parameters are
+// the knowledge of the model, random at first. Each matrix is a list of rows of Values, named
+// as microgpt.py names them: wte and wpe (token and position embeddings, GPT-2's names), per
+// layer the attention projections attn_wq/wk/wv/wo and the MLP's mlp_fc1/fc2, and lm_head,
+// which turns the final vector back into one score (logit) per token.
 
 /** Every setting of a run. */
 export interface Config {
-  /** Width of the network: the size of the vector that stands for a token at a position. */
-  nEmbd: number;
-  /** Attention heads; each looks at nEmbd / nHead of the width. */
-  nHead: number;
   /** Depth: transformer blocks stacked one after the other. */
   nLayer: number;
-  /** Context length: the most tokens the model ever sees at once. */
+  /** Width of the network: the size of the vector that stands for a token at a position. */
+  nEmbd: number;
+  /** Context length: the most tokens the model sees at once. The longest bundled name has 15
+   * characters, so every name fits with BOS at both ends. */
   blockSize: number;
-  /** Training steps, one document each. */
-  numSteps: number;
+  /** Attention heads; each looks at nEmbd / nHead of the width. */
+  nHead: number;
+  /** Standard deviation of the Gaussian that draws every initial weight. */
+  initStd: number;
   /** Adam's peak learning rate; it decays linearly to 0 over the steps. */
   learningRate: number;
   /** Adam's decay rate of the first moment (the running mean of the gradient). */
@@ -267,8 +274,8 @@ export interface Config {
   beta2: number;
   /** Keeps Adam's denominator above zero. */
   epsAdam: number;
-  /** Standard deviation of the Gaussian that draws every initial weight. */
-  initStd: number;
+  /** Training steps, one document each. */
+  numSteps: number;
   /** Sampling temperature: below 1 sharpens the distribution, above 1 flattens it. */
   temperature: number;
   /** How many documents to invent after training. */
@@ -279,16 +286,16 @@ export interface Config {
 
 /** microgpt.py's settings. */
 export const DEFAULTS: Readonly<Config> = Object.freeze({
-  nEmbd: 16,
-  nHead: 4,
   nLayer: 1,
+  nEmbd: 16,
   blockSize: 16,
-  numSteps: 1000,
+  nHead: 4,
+  initStd: 0.08,
   learningRate: 0.01,
   beta1: 0.85,
   beta2: 0.99,
   epsAdam: 1e-8,
-  initStd: 0.08,
+  numSteps: 1000,
   temperature: 0.5,
   numSamples: 20,
   seed: 42n, // let there be order among chaos
@@ -306,39 +313,34 @@ export interface Model {
   params: Value[];
 }
 
-/** Names and shapes (rows × columns) of the weight matrices, in microgpt.py's order. */
-export function matrixShapes(cfg: Config, vocabSize: number): [string, number, number][] {
-  const shapes: [string, number, number][] = [
-    ["wte", vocabSize, cfg.nEmbd],
-    ["wpe", cfg.blockSize, cfg.nEmbd],
-    ["lm_head", vocabSize, cfg.nEmbd],
-  ];
-  for (let i = 0; i < cfg.nLayer; i++) {
-    shapes.push([`layer${i}.attn_wq`, cfg.nEmbd, cfg.nEmbd]);
-    shapes.push([`layer${i}.attn_wk`, cfg.nEmbd, cfg.nEmbd]);
-    shapes.push([`layer${i}.attn_wv`, cfg.nEmbd, cfg.nEmbd]);
-    shapes.push([`layer${i}.attn_wo`, cfg.nEmbd, cfg.nEmbd]);
-    shapes.push([`layer${i}.mlp_fc1`, 4 * cfg.nEmbd, cfg.nEmbd]);
-    shapes.push([`layer${i}.mlp_fc2`, cfg.nEmbd, 4 * cfg.nEmbd]);
-  }
-  return shapes;
-}
-
 /** Makes a model whose weights are `next()`, called in microgpt.py's order: matrix by matrix,
  * row by row. */
 export function buildModel(cfg: Config, vocabSize: number, next: () => number): Model {
-  const stateDict: Record<string, Value[][]> = {};
-  const params: Value[] = [];
-  for (const [name, nout, nin] of matrixShapes(cfg, vocabSize)) {
-    const mat: Value[][] = [];
+  const { nEmbd, nLayer, blockSize } = cfg;
+  const matrix = (nout: number, nin: number) => {
+    const rows: Value[][] = [];
     for (let r = 0; r < nout; r++) {
       const row: Value[] = [];
       for (let c = 0; c < nin; c++) row.push(new Value(next()));
-      mat.push(row);
-      params.push(...row);
+      rows.push(row);
     }
-    stateDict[name] = mat;
+    return rows;
+  };
+  const stateDict: Record<string, Value[][]> = {
+    wte: matrix(vocabSize, nEmbd),
+    wpe: matrix(blockSize, nEmbd),
+    lm_head: matrix(vocabSize, nEmbd),
+  };
+  for (let i = 0; i < nLayer; i++) {
+    stateDict[`layer${i}.attn_wq`] = matrix(nEmbd, nEmbd);
+    stateDict[`layer${i}.attn_wk`] = matrix(nEmbd, nEmbd);
+    stateDict[`layer${i}.attn_wv`] = matrix(nEmbd, nEmbd);
+    stateDict[`layer${i}.attn_wo`] = matrix(nEmbd, nEmbd);
+    stateDict[`layer${i}.mlp_fc1`] = matrix(4 * nEmbd, nEmbd);
+    stateDict[`layer${i}.mlp_fc2`] = matrix(nEmbd, 4 * nEmbd);
   }
+  const params: Value[] = []; // every weight in one flat list, in the order above
+  for (const mat of Object.values(stateDict)) for (const row of mat) params.push(...row);
   return { config: cfg, vocabSize, stateDict, params };
 }
 
@@ -361,7 +363,8 @@ function sum(xs: Value[]): Value {
   return s;
 }
 
-/** Matrix × vector: output i is the dot product of row i of `w` with `x`. */
+/** Matrix × vector: output i is the dot product of row i of `w` with `x` (summed as sum()
+ * sums, written out to spare a list per row). */
 export function linear(x: Value[], w: Value[][]): Value[] {
   const out: Value[] = [];
   for (const row of w) {
@@ -382,8 +385,9 @@ export function softmax(logits: Value[]): Value[] {
   return exps.map((e) => e.div(total));
 }
 
-/** Rescales x to root-mean-square 1. Unlike LayerNorm it does not subtract the mean, and like
- * microgpt.py it has no learned gain: the next linear layer can scale its inputs anyway. */
+/** Rescales x to root-mean-square 1. Unlike LayerNorm it does not subtract the mean; like
+ * microgpt.py it has no learned gain, for simplicity (inside a block the matrix that follows
+ * could absorb one anyway). */
 export function rmsnorm(x: Value[]): Value[] {
   const squares = x.map((xi) => xi.mul(xi));
   const ms = sum(squares).div(x.length);
@@ -406,14 +410,15 @@ export function emptyCache(nLayer: number): KVCache {
  * Tokens are fed one at a time. Each call appends this position's key and value to the caches,
  * and attention looks only at what the caches hold: the current position and those before it.
  * That is what makes attention causal — the future has not been computed yet, so no mask is
- * needed — and it is why sampling does not recompute earlier positions. */
+ * needed — and it is why sampling does not recompute earlier positions. `observe`, if given,
+ * sees each head's attention weights (for the pictures of Part II). */
 export function gpt(
   model: Model,
   tokenId: number,
   posId: number,
   keys: KVCache,
   values: KVCache,
-  observe?: AttentionObserver,
+  observe?: (layer: number, head: number, weights: number[]) => void,
 ): Value[] {
   const { nEmbd, nHead, nLayer } = model.config;
   const sd = model.stateDict;
@@ -439,7 +444,7 @@ export function gpt(
     const vs = values[li];
     const xAttn: Value[] = [];
     for (let h = 0; h < nHead; h++) {
-      const hs = h * headDim;
+      const hs = h * headDim; // head h owns entries hs … hs + headDim − 1 of q, k and v
       // Dot products grow with the width; dividing by sqrt(headDim) keeps softmax from saturating.
       const attnLogits: Value[] = [];
       for (let t = 0; t < ks.length; t++) {
@@ -456,7 +461,9 @@ export function gpt(
       }
     }
     x = linear(xAttn, sd[`layer${li}.attn_wo`]);
-    x = x.map((a, i) => a.add(xResidual[i])); // residual: the block adds to x, never replaces it
+    // Residual: the block adds to x instead of replacing it, so every earlier layer (and the
+    // embedding) has a path to the loss through additions alone, which pass gradients unchanged.
+    x = x.map((a, i) => a.add(xResidual[i]));
     // 2) MLP: widen to 4×nEmbd, keep the positive part, project back; this is per-position work.
     xResidual = x;
     x = rmsnorm(x);
@@ -474,6 +481,42 @@ export function gpt(
 // token): 0 when it was certain and right, ln(vocabSize) ≈ 3.3 when it guesses uniformly.
 // Adam then moves every weight against its gradient, scaled per weight by running averages.
 
+/** Adam, the optimizer, and its two buffers: one pair of running averages per parameter. */
+export class Adam {
+  /** First moment: a running mean of each parameter's gradient (momentum). */
+  readonly m: Float64Array;
+  /** Second moment: a running mean of each squared gradient (its typical size). */
+  readonly v: Float64Array;
+  /** Where the learning rate, its decay, the betas and eps come from. */
+  readonly config: Config;
+
+  /** Zeroed moments for `n` parameters. */
+  constructor(n: number, config: Config) {
+    this.m = new Float64Array(n);
+    this.v = new Float64Array(n);
+    this.config = config;
+  }
+
+  /** Moves every parameter against its gradient at training step `step` (0-based). */
+  update(params: Value[], step: number): void {
+    const { learningRate, beta1, beta2, epsAdam, numSteps } = this.config;
+    const lrT = learningRate * (1 - step / numSteps); // linear decay to 0
+    // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
+    const c1 = 1 - beta1 ** (step + 1);
+    const c2 = 1 - beta2 ** (step + 1);
+    const { m, v } = this;
+    for (let i = 0; i < params.length; i++) {
+      const p = params[i];
+      m[i] = beta1 * m[i] + (1 - beta1) * p.grad;
+      v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2;
+      const mHat = m[i] / c1;
+      const vHat = v[i] / c2;
+      p.data -= lrT * mHat / (vHat ** 0.5 + epsAdam);
+      p.grad = 0; // backward() adds to grad: the next step must start from 0
+    }
+  }
+}
+
 /** The mean loss over one document's positions, as the root of a fresh graph. Position i is
  * trained to predict token i+1 from tokens 0..i; documents longer than blockSize are cut. */
 export function forwardLoss(model: Model, tokens: number[]): Value {
@@ -490,62 +533,26 @@ export function forwardLoss(model: Model, tokens: number[]): Value {
   return sum(losses).mul(1 / n); // may yours be low
 }
 
-/** Adam, the optimizer, and its two buffers: one pair of running averages per parameter. */
-export class Adam {
-  /** First moment: a running mean of each parameter's gradient (momentum). */
-  readonly m: Float64Array;
-  /** Second moment: a running mean of each squared gradient (its typical size). */
-  readonly v: Float64Array;
-  /** The learning rate, its decay over numSteps, the betas and eps come from here. */
-  readonly config: Config;
-
-  /** Zeroed moments for `n` parameters. */
-  constructor(n: number, config: Config) {
-    this.m = new Float64Array(n);
-    this.v = new Float64Array(n);
-    this.config = config;
-  }
-
-  /** Moves every parameter against its gradient at training step `step` (0-based), then zeroes
-   * the gradient for the next step. */
-  update(params: Value[], step: number): void {
-    const { learningRate, beta1, beta2, epsAdam, numSteps } = this.config;
-    const lrT = learningRate * (1 - step / numSteps); // linear decay to 0
-    // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
-    const c1 = 1 - beta1 ** (step + 1);
-    const c2 = 1 - beta2 ** (step + 1);
-    const { m, v } = this;
-    for (let i = 0; i < params.length; i++) {
-      const p = params[i];
-      m[i] = beta1 * m[i] + (1 - beta1) * p.grad;
-      v[i] = beta2 * v[i] + (1 - beta2) * p.grad ** 2;
-      const mHat = m[i] / c1;
-      const vHat = v[i] / c2;
-      p.data -= lrT * mHat / (vHat ** 0.5 + epsAdam);
-      p.grad = 0;
-    }
-  }
-}
-
-/** The training loop: steps `from` … numSteps−1, one document each. Returns the steps done. */
+/** The training loop: steps `from` … numSteps−1, one document each; `onStep` hears each loss
+ * (Part II prints microgpt.py's step line through it) and may stop the loop by returning false.
+ * Returns the steps done. */
 export function train(
   model: Model,
   adam: Adam,
   docs: string[],
   tok: Tokenizer,
-  onStep: StepHook,
+  onStep: (step: number, loss: number) => boolean | void,
   from = 0,
 ): number {
   const { numSteps, blockSize } = model.config;
   for (let step = from; step < numSteps; step++) {
-    // Take one document (in the shuffled order, starting over after the last), tokenize it and
-    // surround it with BOS on both sides.
+    // One document, in the shuffled order (starting over after the last), tokenized, with BOS
+    // on both sides.
     const tokens = tok.encode(docs[step % docs.length], blockSize);
     // Forward the tokens through the model, building the graph all the way to the loss.
     const loss = forwardLoss(model, tokens);
     // Backward the loss: the gradient of every parameter.
     loss.backward();
-    // Adam moves the parameters, with a learning rate that decays linearly to 0.
     adam.update(model.params, step);
     if (onStep(step, loss.data) === false) return step + 1;
   }
@@ -556,11 +563,12 @@ export function train(
 // Inference: start from BOS, and at each position draw the next token from the model's
 // distribution until it draws BOS (the end) or the context is full. The temperature divides the
 // logits first: below 1 it sharpens the distribution towards the likeliest tokens (safer, more
-// repetitive names), above 1 it flattens it (more inventive, more misspelled). Temperature 0 is
-// the limit of that sharpening: always the likeliest token, and no random draw at all.
+// repetitive names), above 1 it flattens it (more inventive, more misspelled). Two additions to
+// microgpt.py, which samples at a temperature in (0, 1]: temperature 0, the limit of sharpening
+// (always the likeliest token, no random draw at all), and a prefix every sample starts with.
 
 /** Invents one document with the model. It starts with `prefix`, whose tokens are fed after BOS
- * without sampling (they only fill the KV cache). */
+ * without sampling (they only fill the KV cache); `watch` may see every draw and attention. */
 export function sample(
   model: Model,
   tok: Tokenizer,
@@ -576,9 +584,8 @@ export function sample(
   let tokenId = tok.bos;
   let out = "";
   for (let posId = 0; posId < blockSize; posId++) {
-    const { onAttention } = watch;
-    const observe: AttentionObserver | undefined = onAttention &&
-      ((li, h, w) => onAttention(posId, li, h, w));
+    const see = watch.onAttention;
+    const observe = see && ((li: number, h: number, w: number[]) => see(posId, li, h, w));
     const logits = gpt(model, tokenId, posId, keys, values, observe);
     if (posId < forced.length) {
       tokenId = forced[posId];
@@ -610,14 +617,15 @@ export function argmax(xs: ArrayLike<number>): number {
   return best;
 }
 
-/** The sampling loop: invents `numSamples` documents, one after the other from the same random
- * stream; `watchFor(i)` may put eyes on sample i. */
+/** The sampling loop: invents `numSamples` documents one after the other, from the same random
+ * stream; `onSample` hears each (Part II prints microgpt.py's sample line through it) and may stop
+ * the loop by returning false; `watchFor(i)` may put eyes on sample i. */
 export function generate(
   model: Model,
   tok: Tokenizer,
   rng: Random,
   prefix: string,
-  onSample: SampleHook,
+  onSample: (i: number, doc: string) => boolean | void,
   watchFor: (i: number) => SampleWatch = () => ({}),
 ): void {
   const { numSamples, temperature } = model.config;
@@ -628,9 +636,12 @@ export function generate(
 }
 
 // =============================================================================================
-// The algorithm ends here. What follows are the tools around it (Part II: the command line,
-// saving and loading, the instruments, the run) and an appendix of Python compatibility (the
-// random number generator, str.strip, %.4f) that makes every printed number microgpt.py's.
+// The algorithm ends here. A run strings it together in microgpt.py's order — seed the
+// generator, parseDocs, shuffle, Tokenizer, initModel, train (printing a step line per step),
+// generate (printing a line per sample) — and Part II's run() does exactly that, with the tools
+// around it: the command line, saving and loading, the instruments, and engines (initWeights
+// makes initModel's draws as plain numbers, for either engine). An appendix of Python
+// compatibility (the random generator, str.strip, %.4f) makes every printed number microgpt.py's.
 // =============================================================================================
 
 // =============================================================================================
@@ -747,6 +758,25 @@ export const graphEngine: Engine = {
   stepBytes: (config, vocabSize, tokens) =>
     nodesPerStep(config, vocabSize, tokens) * BYTES_PER_NODE,
 };
+
+/** Names and shapes (rows × columns) of the weight matrices, in the order buildModel makes them:
+ * how saved files and microgpt_fast.ts find each matrix in the flat list of weights. */
+export function matrixShapes(cfg: Config, vocabSize: number): [string, number, number][] {
+  const shapes: [string, number, number][] = [
+    ["wte", vocabSize, cfg.nEmbd],
+    ["wpe", cfg.blockSize, cfg.nEmbd],
+    ["lm_head", vocabSize, cfg.nEmbd],
+  ];
+  for (let i = 0; i < cfg.nLayer; i++) {
+    shapes.push([`layer${i}.attn_wq`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wk`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wv`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.attn_wo`, cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.mlp_fc1`, 4 * cfg.nEmbd, cfg.nEmbd]);
+    shapes.push([`layer${i}.mlp_fc2`, cfg.nEmbd, 4 * cfg.nEmbd]);
+  }
+  return shapes;
+}
 
 /** Number of weights of a shape, by arithmetic (a shape may be too large to list). */
 export function numParams(cfg: Config, vocabSize: number): number {

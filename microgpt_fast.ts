@@ -166,6 +166,7 @@ class LayerActs {
 class Scratch {
   readonly gx: Float64Array; // the residual stream's gradient, passed from layer to layer
   readonly gx1: Float64Array;
+  readonly gEmb: Float64Array;
   readonly gxn: Float64Array;
   readonly gq: Float64Array;
   readonly gh1: Float64Array;
@@ -178,6 +179,7 @@ class Scratch {
   constructor(e: number, vocabSize: number, T: number) {
     this.gx = new Float64Array(e);
     this.gx1 = new Float64Array(e);
+    this.gEmb = new Float64Array(e);
     this.gxn = new Float64Array(e);
     this.gq = new Float64Array(e);
     this.gh1 = new Float64Array(4 * e);
@@ -190,7 +192,26 @@ class Scratch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The forward pass, one position at a time (the KV cache is `k` and `v` of positions < t).
+// The gradient's order. microgpt.ts's backward() walks the graph depth-first from the loss, and
+// a value's gradient collects its users' terms in the reverse of the order in which that walk
+// finishes the users. Floating-point addition is not associative, so that order is part of the
+// result. Three facts settle it everywhere below:
+//
+// - The loss is ((l_0 + l_1) + …)·(1/n), and the walk enters l_0 first: everything position 0
+//   computes is finished first, then what position 1 adds, and so on. A value used by several
+//   positions (a weight, a key, a value) gets their terms from the last position to the first,
+//   so the backward pass runs over the positions from last to first.
+// - Inside a position, the walk enters the target's probability, whose first child leads through
+//   the target's logit, lm_head's row, the last layer's output x[0], down the first input of
+//   each sum — the MLP, its norm, the attention output, head 0, its first weight, its first dot
+//   product, q's first row… So rows of a matrix are finished in order, and their shared input
+//   sums their terms from the last row to the first.
+// - A value read by a later node is finished before it: a residual input is finished before the
+//   residual add, the squares inside a norm before the norm's scaling.
+//
+// Each backward function below says which of these decides its order.
+
+// Building blocks, forward and backward.
 
 /** out[r] = Σ_c w[r][c]·x[c] for `rows` rows of `cols`, summed left to right from c = 0, as
  * microgpt.ts's `linear` sums. */
@@ -209,6 +230,27 @@ function linear(
     let s = w[row] * x[xAt];
     for (let c = 1; c < cols; c++) s = s + w[row + c] * x[xAt + c];
     out[outAt + r] = s;
+  }
+}
+
+/** One row of `linear`, backward. out_r is a chain of adds, which pass d(out_r) = `gr` on
+ * unchanged to each product w[r][c]·x[c]; a product's local gradients are the other factor, so
+ * x[c] gets w[r][c]·gr and the weight gets x[c]·gr. */
+function linearRowBackward(
+  w: Float64Array,
+  g: Float64Array,
+  wAt: number,
+  r: number,
+  gr: number,
+  x: Float64Array,
+  xAt: number,
+  gx: Float64Array,
+  cols: number,
+): void {
+  const row = wAt + r * cols;
+  for (let c = 0; c < cols; c++) {
+    gx[c] += w[row + c] * gr;
+    g[row + c] += x[xAt + c] * gr;
   }
 }
 
@@ -231,77 +273,37 @@ function rmsnorm(
   for (let i = 0; i < n; i++) out[xAt + i] = x[xAt + i] * scale;
 }
 
-/** The forward pass for token `tokenId` at position `t`: fills the activations of position t
- * and returns the offset of its logits in `model.logits`. */
-function forward(
-  model: FastModel,
-  tokenId: number,
-  t: number,
-  observe?: (layer: number, head: number, weights: number[]) => void,
-): number {
-  const { nEmbd: e, nHead, nLayer, blockSize: T } = model.config;
-  const { w, at } = model;
-  const hd = e / nHead;
-  const c = (hd ** 0.5) ** -1; // dividing by sqrt(headDim) is multiplying by its inverse
-  const xt = t * e;
-  const wte = at.wte + tokenId * e;
-  const wpe = at.wpe + t * e;
-  for (let i = 0; i < e; i++) model.emb[xt + i] = w[wte + i] + w[wpe + i];
-  rmsnorm(model.emb, xt, model.x0, e, model.norm0, 2 * t);
-
-  let x = model.x0;
-  for (let li = 0; li < nLayer; li++) {
-    const L = model.layers[li];
-    rmsnorm(x, xt, L.xn, e, L.norm1, 2 * t);
-    linear(w, L.wq, L.xn, xt, L.q, xt, e, e);
-    linear(w, L.wk, L.xn, xt, L.k, xt, e, e);
-    linear(w, L.wv, L.xn, xt, L.v, xt, e, e);
-    for (let h = 0; h < nHead; h++) {
-      const hs = h * hd;
-      const ex = (h * T + t) * T; // this position's row of exp(logit − max)
-      let max = -Infinity;
-      for (let s = 0; s <= t; s++) {
-        let dot = L.q[xt + hs] * L.k[s * e + hs];
-        for (let j = 1; j < hd; j++) dot = dot + L.q[xt + hs + j] * L.k[s * e + hs + j];
-        const logit = dot * c;
-        L.attExp[ex + s] = logit; // kept here until the max is known
-        if (logit > max) max = logit;
-      }
-      let total = 0;
-      for (let s = 0; s <= t; s++) {
-        const x = Math.exp(L.attExp[ex + s] + -max);
-        L.attExp[ex + s] = x;
-        total = s === 0 ? x : total + x;
-      }
-      L.attTotal[h * T + t] = total;
-      const pw = total ** -1;
-      if (observe !== undefined) {
-        const weights = [];
-        for (let s = 0; s <= t; s++) weights.push(L.attExp[ex + s] * pw);
-        observe(li, h, weights);
-      }
-      for (let j = 0; j < hd; j++) {
-        let o = (L.attExp[ex] * pw) * L.v[hs + j];
-        for (let s = 1; s <= t; s++) o = o + (L.attExp[ex + s] * pw) * L.v[s * e + hs + j];
-        L.xAttn[xt + hs + j] = o;
-      }
-    }
-    linear(w, L.wo, L.xAttn, xt, L.x1, xt, e, e);
-    for (let i = 0; i < e; i++) L.x1[xt + i] = L.x1[xt + i] + x[xt + i];
-    rmsnorm(L.x1, xt, L.xn2, e, L.norm2, 2 * t);
-    linear(w, L.fc1, L.xn2, xt, L.h1, 4 * xt, 4 * e, e);
-    for (let k = 4 * xt; k < 4 * xt + 4 * e; k++) L.h1r[k] = L.h1[k] > 0 ? L.h1[k] : 0;
-    linear(w, L.fc2, L.h1r, 4 * xt, L.x2, xt, e, 4 * e);
-    for (let i = 0; i < e; i++) L.x2[xt + i] = L.x2[xt + i] + L.x1[xt + i];
-    x = L.x2;
+/** rmsnorm, backward: y_i = x_i·scale, scale = (Σx²·n^−1 + 1e-5)^−0.5, given dy in `gy`. Adds
+ * to `gx` (which may already hold a residual's term, finished after both) first the terms
+ * through y_i, then those through the squares, which the walk finished before y_i (inside scale,
+ * reached from y_0). */
+function rmsnormBackward(
+  x: Float64Array,
+  xAt: number,
+  gy: Float64Array,
+  gx: Float64Array,
+  n: number,
+  norm: Float64Array,
+  normAt: number,
+): void {
+  const u = norm[normAt];
+  const scale = norm[normAt + 1];
+  // scale is used by y_0 … y_n−1, finished in order: its gradient sums i from last to first.
+  let gScale = 0;
+  for (let i = n - 1; i >= 0; i--) gScale += x[xAt + i] * gy[i];
+  for (let i = 0; i < n; i++) gx[i] += scale * gy[i];
+  // scale = u^−0.5: du = −0.5·u^−1.5·dscale; u = ms + 1e-5 passes it on (·1); ms = ss·n^−1
+  // gives ss n^−1 times that; the sum passes it to every square, and a square x·x has x as both
+  // of its children: two equal terms, added one after the other.
+  const gSq = n ** -1 * (1 * ((-0.5 * u ** -1.5) * gScale));
+  for (let i = 0; i < n; i++) {
+    gx[i] += x[xAt + i] * gSq;
+    gx[i] += x[xAt + i] * gSq;
   }
-  const lt = t * model.vocabSize;
-  linear(w, at.lm_head, x, xt, model.logits, lt, model.vocabSize, e);
-  return lt;
 }
 
-/** softmax(logits · scale^−1) as microgpt.ts computes it (scale 1: no division), into `out`;
- * also keeps exp(x − max) in `exps` if given. Returns the total. */
+/** softmax(logits · temperature^−1) as microgpt.ts computes it (at temperature 1 there is
+ * nothing to divide) into `out`; keeps exp(x − max) in `exps` if given. Returns the total. */
 function softmax(
   logits: Float64Array,
   at: number,
@@ -331,29 +333,301 @@ function softmax(
 }
 
 // ---------------------------------------------------------------------------------------------
-// The loss and its gradient. Which order is "the graph's order"? microgpt.ts's backward() walks
-// the graph depth-first from the loss, and a value's gradient collects its users' terms in the
-// reverse of the order in which that walk finishes them. The loss is ((l_0 + l_1) + …)·(1/n), so
-// the walk finishes position 0 first (everything of position 0 hangs below l_0), then whatever
-// position 1 adds, and so on: a value used by several positions (a weight, a key, a value) gets
-// their terms from the last position to the first. Below, positions run from last to first, and
-// each accumulator receives its terms in the order derived where it is filled.
+// The model, one position t at a time, each step of the forward pass beside its backward pass.
+// The KV cache is `k` and `v` of the positions before t.
+
+/** Embedding: emb = wte[token] + wpe[t], then x0 = rmsnorm(emb), the input of layer 0. */
+function embed(model: FastModel, tokenId: number, t: number): void {
+  const e = model.config.nEmbd;
+  const { w, at } = model;
+  const xt = t * e;
+  const wte = at.wte + tokenId * e;
+  const wpe = at.wpe + t * e;
+  for (let i = 0; i < e; i++) model.emb[xt + i] = w[wte + i] + w[wpe + i];
+  rmsnorm(model.emb, xt, model.x0, e, model.norm0, 2 * t);
+}
+
+/** Embedding, backward, from d(x0) in `gx`. emb's only users are the norm's squares and its
+ * scaling (no residual reads emb), and the add passes d(emb) unchanged to both weights. */
+function embedBackward(model: FastModel, tokenId: number, t: number, gx: Float64Array): void {
+  const e = model.config.nEmbd;
+  const { g, at } = model;
+  const xt = t * e;
+  const gEmb = model.scratch.gEmb;
+  gEmb.fill(0);
+  rmsnormBackward(model.emb, xt, gx, gEmb, e, model.norm0, 2 * t);
+  const wte = at.wte + tokenId * e;
+  const wpe = at.wpe + t * e;
+  for (let i = 0; i < e; i++) {
+    g[wte + i] += gEmb[i];
+    g[wpe + i] += gEmb[i];
+  }
+}
+
+/** Attention block of layer li: xn = rmsnorm(x); q, k, v = attn_wq/wk/wv·xn; each head mixes
+ * the values of positions 0…t by softmax(q·k_s·headDim^−0.5); x1 = attn_wo·heads + x. */
+function attention(
+  model: FastModel,
+  li: number,
+  t: number,
+  x: Float64Array,
+  observe?: (layer: number, head: number, weights: number[]) => void,
+): void {
+  const { nEmbd: e, nHead, blockSize: T } = model.config;
+  const { w } = model;
+  const L = model.layers[li];
+  const hd = e / nHead;
+  const c = (hd ** 0.5) ** -1; // dividing by sqrt(headDim) is multiplying by its inverse
+  const xt = t * e;
+  rmsnorm(x, xt, L.xn, e, L.norm1, 2 * t);
+  linear(w, L.wq, L.xn, xt, L.q, xt, e, e);
+  linear(w, L.wk, L.xn, xt, L.k, xt, e, e);
+  linear(w, L.wv, L.xn, xt, L.v, xt, e, e);
+  for (let h = 0; h < nHead; h++) {
+    const hs = h * hd;
+    const ex = (h * T + t) * T; // this position's row of exp(logit − max)
+    let max = -Infinity;
+    for (let s = 0; s <= t; s++) {
+      let dot = L.q[xt + hs] * L.k[s * e + hs];
+      for (let j = 1; j < hd; j++) dot = dot + L.q[xt + hs + j] * L.k[s * e + hs + j];
+      const logit = dot * c;
+      L.attExp[ex + s] = logit; // kept here until the max is known
+      if (logit > max) max = logit;
+    }
+    let total = 0;
+    for (let s = 0; s <= t; s++) {
+      const x = Math.exp(L.attExp[ex + s] + -max);
+      L.attExp[ex + s] = x;
+      total = s === 0 ? x : total + x;
+    }
+    L.attTotal[h * T + t] = total;
+    const pw = total ** -1;
+    if (observe !== undefined) {
+      const weights = [];
+      for (let s = 0; s <= t; s++) weights.push(L.attExp[ex + s] * pw);
+      observe(li, h, weights);
+    }
+    for (let j = 0; j < hd; j++) {
+      let o = (L.attExp[ex] * pw) * L.v[hs + j];
+      for (let s = 1; s <= t; s++) o = o + (L.attExp[ex + s] * pw) * L.v[s * e + hs + j];
+      L.xAttn[xt + hs + j] = o;
+    }
+  }
+  linear(w, L.wo, L.xAttn, xt, L.x1, xt, e, e);
+  for (let i = 0; i < e; i++) L.x1[xt + i] = L.x1[xt + i] + x[xt + i];
+}
+
+/** Attention block, backward: from d(x1) in `gx1`, writes d(x) into `gx`, adds this position's
+ * terms to every earlier key and value (gK, gV), and to the weights. */
+function attentionBackward(
+  model: FastModel,
+  li: number,
+  t: number,
+  x: Float64Array,
+  gx1: Float64Array,
+  gx: Float64Array,
+): void {
+  const { nEmbd: e, nHead, blockSize: T } = model.config;
+  const { w, g, scratch: S } = model;
+  const L = model.layers[li];
+  const hd = e / nHead;
+  const c = (hd ** 0.5) ** -1;
+  const xt = t * e;
+  // x1 = attn_wo·xAttn + x: x gets d(x1) unchanged, its first term (the residual add is
+  // finished after x's other users, the norm's squares and scaling).
+  for (let i = 0; i < e; i++) gx[i] = gx1[i];
+  const gxAttn = S.gxAttn;
+  gxAttn.fill(0);
+  for (let r = e - 1; r >= 0; r--) linearRowBackward(w, g, L.wo, r, gx1[r], L.xAttn, xt, gxAttn, e);
+
+  const gq = S.gq;
+  gq.fill(0);
+  const gK = model.gK[li];
+  const gV = model.gV[li];
+  for (let h = 0; h < nHead; h++) {
+    const hs = h * hd;
+    const ex = (h * T + t) * T;
+    const total = L.attTotal[h * T + t];
+    const pw = total ** -1;
+    // out_j = Σ_s a_s·v_s[j] with a_s = e_s·pw_s. a_s is used by out_0 … out_hd−1, finished in
+    // that order: its gradient sums j from last to first. v_s[j] gets a_s·d(out_j), one term
+    // per position.
+    for (let s = 0; s <= t; s++) {
+      const a = L.attExp[ex + s] * pw;
+      let ga = 0;
+      for (let j = hd - 1; j >= 0; j--) {
+        ga += L.v[s * e + hs + j] * gxAttn[hs + j];
+        gV[s * e + hs + j] += a * gxAttn[hs + j];
+      }
+      S.gW[s] = ga;
+    }
+    // a_s = e_s·pw_s, where each pw_s = total^−1 is a node of its own (a division each):
+    // e_s gets pw·da_s, pw_s gets e_s·da_s and passes −1·total^−2 times that to total. The
+    // pw_s are finished in order of s, so total sums s from last to first.
+    const local = -1 * total ** -2;
+    let gTotal = 0;
+    for (let s = t; s >= 0; s--) gTotal += local * (L.attExp[ex + s] * S.gW[s]);
+    for (let s = t; s >= 0; s--) {
+      // e_s's users are the sum (finished first, inside a_0's pw) and a_s: a_s's term first.
+      const gExp = pw * S.gW[s] + gTotal;
+      // exp → (logit − max) → dot·c: d(dot_s) = c·(e_s·de_s).
+      const gDot = c * (L.attExp[ex + s] * gExp);
+      // dot_s = Σ_j q[j]·k_s[j]. q[j] is used by dot_0 … dot_t, finished in order of s: this
+      // loop runs s from last to first. k_s[j] gets one term per position.
+      for (let j = 0; j < hd; j++) {
+        gq[hs + j] += L.k[s * e + hs + j] * gDot;
+        gK[s * e + hs + j] += L.q[xt + hs + j] * gDot;
+      }
+    }
+  }
+  // q, k, v = attn_wq/wk/wv·xn. xn[i] is used by every row of the three, finished head by
+  // head as attention reaches them: in head h, q's rows (through the first dot product), then
+  // k's (through the last, with this position's own key), then v's (through the outputs). At
+  // position 0 the one dot product is with the own key, and it reaches q[j] and k[j] in turn.
+  // xn[i] sums the rows in the reverse of all that.
+  const gxn = S.gxn;
+  gxn.fill(0);
+  const { wq, wk, wv } = L;
+  for (let h = nHead - 1; h >= 0; h--) {
+    const hs = h * hd;
+    for (let j = hd - 1; j >= 0; j--) {
+      linearRowBackward(w, g, wv, hs + j, gV[xt + hs + j], L.xn, xt, gxn, e);
+    }
+    if (t > 0) {
+      for (let j = hd - 1; j >= 0; j--) {
+        linearRowBackward(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
+      }
+      for (let j = hd - 1; j >= 0; j--) {
+        linearRowBackward(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
+      }
+    } else {
+      for (let j = hd - 1; j >= 0; j--) {
+        linearRowBackward(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
+        linearRowBackward(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
+      }
+    }
+  }
+  rmsnormBackward(x, xt, gxn, gx, e, L.norm1, 2 * t);
+}
+
+/** MLP block of layer li: xn2 = rmsnorm(x1); h1 = mlp_fc1·xn2; x2 = mlp_fc2·relu(h1) + x1. */
+function mlp(model: FastModel, li: number, t: number): void {
+  const e = model.config.nEmbd;
+  const { w } = model;
+  const L = model.layers[li];
+  const xt = t * e;
+  rmsnorm(L.x1, xt, L.xn2, e, L.norm2, 2 * t);
+  linear(w, L.fc1, L.xn2, xt, L.h1, 4 * xt, 4 * e, e);
+  for (let k = 4 * xt; k < 4 * xt + 4 * e; k++) L.h1r[k] = L.h1[k] > 0 ? L.h1[k] : 0;
+  linear(w, L.fc2, L.h1r, 4 * xt, L.x2, xt, e, 4 * e);
+  for (let i = 0; i < e; i++) L.x2[xt + i] = L.x2[xt + i] + L.x1[xt + i];
+}
+
+/** MLP block, backward: from d(x2) in `gx2`, writes d(x1) into `gx1`. */
+function mlpBackward(
+  model: FastModel,
+  li: number,
+  t: number,
+  gx2: Float64Array,
+  gx1: Float64Array,
+) {
+  const e = model.config.nEmbd;
+  const { w, g, scratch: S } = model;
+  const L = model.layers[li];
+  const xt = t * e;
+  // x2 = fc2·relu(h1) + x1: both get d(x2) unchanged; for x1 it is the first term (the
+  // residual add is finished after x1's other users, the norm's squares and scaling).
+  for (let i = 0; i < e; i++) gx1[i] = gx2[i];
+  // relu(h1)[k] is used by every row of fc2, rows finished in order: it sums them last to
+  // first. The ReLU passes the gradient where h1 > 0 (its local gradient is 1 there, else 0).
+  const gh1 = S.gh1;
+  gh1.fill(0);
+  for (let r = e - 1; r >= 0; r--) {
+    linearRowBackward(w, g, L.fc2, r, gx2[r], L.h1r, 4 * xt, gh1, 4 * e);
+  }
+  for (let k = 0; k < 4 * e; k++) gh1[k] = (L.h1[4 * xt + k] > 0 ? 1 : 0) * gh1[k];
+  // xn2 is used by every row of fc1: rows last to first again.
+  const gxn = S.gxn;
+  gxn.fill(0);
+  for (let r = 4 * e - 1; r >= 0; r--) linearRowBackward(w, g, L.fc1, r, gh1[r], L.xn2, xt, gxn, e);
+  rmsnormBackward(L.x1, xt, gxn, gx1, e, L.norm2, 2 * t);
+}
+
+/** The output: logits = lm_head·x, x being the last layer's output. Returns where the logits
+ * of position t start in `model.logits`. */
+function head(model: FastModel, t: number): number {
+  const e = model.config.nEmbd;
+  const lt = t * model.vocabSize;
+  const x = model.layers[model.config.nLayer - 1].x2;
+  linear(model.w, model.at.lm_head, x, t * e, model.logits, lt, model.vocabSize, e);
+  return lt;
+}
+
+/** The loss at position t and the output, backward: l_t = log(p)·(−1) with p = softmax's
+ * probability of `target`, given d(l_t) = `gl`. Writes d(x) of the last layer's output into
+ * `gx`. */
+function headBackward(model: FastModel, t: number, target: number, gl: number, gx: Float64Array) {
+  const e = model.config.nEmbd;
+  const V = model.vocabSize;
+  const { w, g, at, scratch: S } = model;
+  const lt = t * V;
+  // d(log p) = −1·dl; log's local gradient is 1/p.
+  const gp = (1 / model.lmProb[t]) * (-1 * gl);
+  // p = e_target·pw with pw = total^−1: e_target gets pw·dp, pw gets e_target·dp, and total
+  // gets −1·total^−2 times that. total = e_0 + e_1 + … passes its gradient to every e_i.
+  // e_target's users are p and the sum; the walk reaches the sum inside p's second child and
+  // finishes it first, so p's term comes first.
+  const total = model.lmTotal[t];
+  const pw = total ** -1;
+  const gTotal = (-1 * total ** -2) * (model.lmExp[lt + target] * gp);
+  for (let r = 0; r < V; r++) {
+    const gExp = r === target ? pw * gp + gTotal : gTotal;
+    // exp's local gradient is its own value; logit − max passes the gradient unchanged.
+    S.gLogit[r] = model.lmExp[lt + r] * gExp;
+  }
+  // logit_r = Σ_c lm_head[r][c]·x[c]. The walk reaches the target's logit first (through p),
+  // then the others through the sum, in order; so x[c] sums the rows in reverse: the last row
+  // first, …, the first, and the target's row last.
+  const x = model.layers[model.config.nLayer - 1].x2;
+  gx.fill(0);
+  for (let r = V - 1; r >= 0; r--) {
+    if (r !== target) linearRowBackward(w, g, at.lm_head, r, S.gLogit[r], x, t * e, gx, e);
+  }
+  linearRowBackward(w, g, at.lm_head, target, S.gLogit[target], x, t * e, gx, e);
+}
+
+/** The forward pass for token `tokenId` at position `t`: fills the activations of position t
+ * and returns where its logits start in `model.logits`. */
+function forward(
+  model: FastModel,
+  tokenId: number,
+  t: number,
+  observe?: (layer: number, head: number, weights: number[]) => void,
+): number {
+  embed(model, tokenId, t);
+  let x = model.x0;
+  for (let li = 0; li < model.config.nLayer; li++) {
+    attention(model, li, t, x, observe);
+    mlp(model, li, t);
+    x = model.layers[li].x2;
+  }
+  return head(model, t);
+}
+
+// ---------------------------------------------------------------------------------------------
+// The loss and its gradient.
 
 /** The mean loss over the document `tokens` (BOS, characters, BOS) and, in `model.g`, its
  * gradient with respect to every weight, bit for bit as microgpt.ts's `backward()` leaves it. */
 export function lossAndGrad(model: FastModel, tokens: number[]): number {
-  const { nEmbd: e, nHead, nLayer, blockSize: T } = model.config;
+  const { nEmbd: e, nLayer, blockSize } = model.config;
   const V = model.vocabSize;
-  const { w, g, at, scratch: S } = model;
-  const n = Math.min(T, tokens.length - 1);
-  const hd = e / nHead;
-  const c = (hd ** 0.5) ** -1;
-  const ce = e ** -1;
-
+  const S = model.scratch;
+  const n = Math.min(blockSize, tokens.length - 1);
   // Forward, keeping what the backward pass needs.
   let sum = 0;
   for (let t = 0; t < n; t++) {
-    const lt = forward(model, tokens[t], t, undefined);
+    const lt = forward(model, tokens[t], t);
     model.lmTotal[t] = softmax(model.logits, lt, V, S.probs, 1, model.lmExp, lt);
     const p = S.probs[tokens[t + 1]];
     model.lmProb[t] = p;
@@ -362,200 +636,23 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
   }
   const loss = sum * (1 / n);
 
-  // Backward. Gradients of the weights accumulate from zero, as the graph's do.
-  g.fill(0);
+  // Backward, positions last to first. Gradients accumulate from zero, as the graph's do.
+  model.g.fill(0);
   for (let li = 0; li < nLayer; li++) {
     model.gK[li].fill(0, 0, n * e);
     model.gV[li].fill(0, 0, n * e);
   }
-  // loss = S·(1/n): dS = (1/n)·1. S is a chain of adds, which pass it unchanged to every l_t.
+  // loss = S·(1/n): dS = (1/n)·1, and S, a chain of adds, passes it unchanged to every l_t.
   const gl = (1 / n) * 1;
   for (let t = n - 1; t >= 0; t--) {
-    const target = tokens[t + 1];
-    const xt = t * e;
-    const lt = t * V;
-    // l_t = log(p)·(−1), p = e_target·total^−1: d(log p) = −1·dl, dp = (1/p)·d(log p).
-    const gp = (1 / model.lmProb[t]) * (-1 * gl);
-    const total = model.lmTotal[t];
-    const pw = total ** -1;
-    // p's children: e_target gets pw·dp, total^−1 gets e_target·dp, and total (pow −1) gets
-    // −1·total^−2 times that. total = e_0 + e_1 + … passes its gradient to every e_i unchanged.
-    // e_target has two users, p and the sum; the walk reaches the sum inside p's second child,
-    // so it finishes the sum first and p's term comes first in backward.
-    const eTarget = model.lmExp[lt + target];
-    const gTotal = (-1 * total ** -2) * (eTarget * gp);
-    for (let r = 0; r < V; r++) {
-      const gExp = r === target ? pw * gp + gTotal : gTotal;
-      // exp's local gradient is its own value; logit − max passes the gradient unchanged.
-      S.gLogit[r] = model.lmExp[lt + r] * gExp;
-    }
-    // lm_head: logit_r = Σ_c w[r][c]·x[c]. The walk reaches the target's logit first (through
-    // p), then the others through the sum, in order; so x[c] collects the rows in reverse:
-    // the last row first, …, the first row, and the target's row last.
-    const xLast = model.layers[nLayer - 1].x2;
-    const gx = S.gx;
-    gx.fill(0);
-    for (let r = V - 1; r >= 0; r--) {
-      if (r !== target) addRow(w, g, at.lm_head, r, S.gLogit[r], xLast, xt, gx, e);
-    }
-    addRow(w, g, at.lm_head, target, S.gLogit[target], xLast, xt, gx, e);
-
+    headBackward(model, t, tokens[t + 1], gl, S.gx);
     for (let li = nLayer - 1; li >= 0; li--) {
-      const L = model.layers[li];
-      const xIn = li === 0 ? model.x0 : model.layers[li - 1].x2;
-      // x2 = mlp + x1 (residual): both get dx2 unchanged. x1's users are its square in the
-      // MLP's rmsnorm, its scaling there, and this residual add; the walk finishes them in
-      // that order, so the residual's term comes first.
-      const gx1 = S.gx1;
-      for (let i = 0; i < e; i++) gx1[i] = gx[i];
-      // mlp_fc2 reads relu(h1): relu(h1)[k] is used by every row of fc2, rows finished in
-      // order, so its gradient sums the rows last to first. The ReLU passes it where h1 > 0.
-      const gh1 = S.gh1;
-      gh1.fill(0);
-      for (let r = e - 1; r >= 0; r--) addRow(w, g, L.fc2, r, gx[r], L.h1r, 4 * xt, gh1, 4 * e);
-      for (let k = 0; k < 4 * e; k++) gh1[k] = (L.h1[4 * xt + k] > 0 ? 1 : 0) * gh1[k];
-      // mlp_fc1 reads xn2: rows last to first again.
-      const gxn = S.gxn;
-      gxn.fill(0);
-      for (let r = 4 * e - 1; r >= 0; r--) addRow(w, g, L.fc1, r, gh1[r], L.xn2, xt, gxn, e);
-      rmsnormBackward(L.x1, xt, gxn, gx1, e, L.norm2, 2 * t, ce);
-      // x1 = attn_wo·xAttn + xIn: the layer's input gets dx1 unchanged, first (as above).
-      for (let i = 0; i < e; i++) gx[i] = gx1[i];
-      const gxAttn = S.gxAttn;
-      gxAttn.fill(0);
-      for (let r = e - 1; r >= 0; r--) addRow(w, g, L.wo, r, gx1[r], L.xAttn, xt, gxAttn, e);
-
-      // Attention, head by head (heads share nothing but xn, handled below).
-      const gq = S.gq;
-      gq.fill(0);
-      const gK = model.gK[li];
-      const gV = model.gV[li];
-      for (let h = 0; h < nHead; h++) {
-        const hs = h * hd;
-        const ex = (h * T + t) * T;
-        const total = L.attTotal[h * T + t];
-        const pw = total ** -1;
-        // out_j = Σ_s a_s·v_s[j] with a_s = e_s·pw_s. a_s is used by out_0 … out_hd−1, finished
-        // in that order: its gradient sums j from last to first. v_s[j] gets a_s·dout_j, one
-        // term per position.
-        for (let s = 0; s <= t; s++) {
-          const a = L.attExp[ex + s] * pw;
-          let ga = 0;
-          for (let j = hd - 1; j >= 0; j--) {
-            ga += L.v[s * e + hs + j] * gxAttn[hs + j];
-            gV[s * e + hs + j] += a * gxAttn[hs + j];
-          }
-          S.gW[s] = ga;
-        }
-        // a_s = e_s·pw_s: e_s gets pw·da_s; pw_s (= total^−1, its own node per s) gets e_s·da_s
-        // and passes −1·total^−2 times that to total. The pw_s are finished in order of s, so
-        // total sums s from last to first.
-        const local = -1 * total ** -2;
-        let gTotal = 0;
-        for (let s = t; s >= 0; s--) gTotal += local * (L.attExp[ex + s] * S.gW[s]);
-        for (let s = t; s >= 0; s--) {
-          // e_s's users are the sum (finished first, inside a_0's pw) and a_s: a_s's term first.
-          const gExp = pw * S.gW[s] + gTotal;
-          // exp → (logit − max) → dot·c: d(dot_s) = c·(e_s·de_s).
-          const gDot = c * (L.attExp[ex + s] * gExp);
-          // dot_s = Σ_j q[j]·k_s[j]. q[j] is used by dot_0 … dot_t, finished in order of s:
-          // this loop runs s from last to first. k_s[j] gets one term per position.
-          for (let j = 0; j < hd; j++) {
-            gq[hs + j] += L.k[s * e + hs + j] * gDot;
-            gK[s * e + hs + j] += L.q[xt + hs + j] * gDot;
-          }
-        }
-      }
-      // q, k, v = attn_wq/wk/wv · xn. xn[i] is used by every row of the three, and the walk
-      // finishes the rows head by head, the way attention reaches them: in head h, the rows of q
-      // (through the first dot product), then the rows of k (through the last, which is this
-      // position's own key), then the rows of v (through the outputs). At position 0 the only
-      // dot product is with the own key, and it reaches q[j] and k[j] alternately. xn[i] sums
-      // the rows in the reverse of all that.
-      gxn.fill(0);
-      const { wq, wk, wv } = L;
-      for (let h = nHead - 1; h >= 0; h--) {
-        const hs = h * hd;
-        for (let j = hd - 1; j >= 0; j--) {
-          addRow(w, g, wv, hs + j, gV[xt + hs + j], L.xn, xt, gxn, e);
-        }
-        if (t > 0) {
-          for (let j = hd - 1; j >= 0; j--) {
-            addRow(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
-          }
-          for (let j = hd - 1; j >= 0; j--) addRow(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
-        } else {
-          for (let j = hd - 1; j >= 0; j--) {
-            addRow(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
-            addRow(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
-          }
-        }
-      }
-      rmsnormBackward(xIn, xt, gxn, gx, e, L.norm1, 2 * t, ce);
+      mlpBackward(model, li, t, S.gx, S.gx1);
+      attentionBackward(model, li, t, li === 0 ? model.x0 : model.layers[li - 1].x2, S.gx1, S.gx);
     }
-    // The embedding's rmsnorm: x0 = emb·scale0; emb has no residual user, so gx starts at 0.
-    const gEmb = S.gx1;
-    gEmb.fill(0);
-    rmsnormBackward(model.emb, xt, gx, gEmb, e, model.norm0, 2 * t, ce);
-    // emb = wte[token] + wpe[t]: both get d(emb) unchanged.
-    const wte = at.wte + tokens[t] * e;
-    const wpe = at.wpe + t * e;
-    for (let i = 0; i < e; i++) {
-      g[wte + i] += gEmb[i];
-      g[wpe + i] += gEmb[i];
-    }
+    embedBackward(model, tokens[t], t, S.gx);
   }
   return loss;
-}
-
-/** One row of a linear layer, backward: out_r = Σ_c w[r][c]·x[c] with d(out_r) = `gr` gives
- * each x[c] the term w[r][c]·gr and each weight the term x[c]·gr. */
-function addRow(
-  w: Float64Array,
-  g: Float64Array,
-  wAt: number,
-  r: number,
-  gr: number,
-  x: Float64Array,
-  xAt: number,
-  gx: Float64Array,
-  cols: number,
-): void {
-  const row = wAt + r * cols;
-  for (let c = 0; c < cols; c++) {
-    gx[c] += w[row + c] * gr;
-    g[row + c] += x[xAt + c] * gr;
-  }
-}
-
-/** rmsnorm, backward: y_i = x_i·scale with scale = (Σx²·n^−1 + 1e-5)^−0.5. Adds to `gx` (which
- * may already hold a residual's terms) first the terms through y_i (scale·dy_i), then those
- * through the squares — the order in which the walk finishes x_i's users: the squares (inside
- * scale, reached from y_0), then y_i, then whatever came after. So backward adds y_i's term
- * before the squares'. */
-function rmsnormBackward(
-  x: Float64Array,
-  xAt: number,
-  gy: Float64Array,
-  gx: Float64Array,
-  n: number,
-  norm: Float64Array,
-  normAt: number,
-  cn: number,
-): void {
-  const u = norm[normAt];
-  const scale = norm[normAt + 1];
-  // scale is used by y_0 … y_n−1, finished in order: its gradient sums i from last to first.
-  let gScale = 0;
-  for (let i = n - 1; i >= 0; i--) gScale += x[xAt + i] * gy[i];
-  for (let i = 0; i < n; i++) gx[i] += scale * gy[i];
-  // scale = u^−0.5: du = −0.5·u^−1.5·dscale; u = ms + 1e-5 and ms = ss·n^−1; ss = Σ x_i·x_i
-  // passes d(ss) to every square, and a square x·x has x as both children: two equal terms.
-  const gSq = cn * (1 * ((-0.5 * u ** -1.5) * gScale));
-  for (let i = 0; i < n; i++) {
-    gx[i] += x[xAt + i] * gSq;
-    gx[i] += x[xAt + i] * gSq;
-  }
 }
 
 // ---------------------------------------------------------------------------------------------

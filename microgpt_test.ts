@@ -28,9 +28,11 @@ import {
   initWeights,
   isControl,
   lossSummary,
+  matrixShapes,
   type Model,
   modelFromJSON,
   modelToJSON,
+  numParams,
   Output,
   parseCommandLine,
   parseDocs,
@@ -218,6 +220,14 @@ Deno.test("parameter count is microgpt.py's: 4,224 at the defaults with 28 token
     initModel(big, 10, new Random(1)).params.length,
     2 * 10 * 8 + 5 * 8 + 3 * 12 * 64,
   );
+});
+
+Deno.test("matrixShapes lists the matrices buildModel makes, in its order and shapes", () => {
+  const shape = { ...cfg, nLayer: 2, nEmbd: 8, blockSize: 5 };
+  const model = initModel(shape, 11, new Random(1));
+  const made = Object.entries(model.stateDict).map(([name, m]) => [name, m.length, m[0].length]);
+  assert.deepEqual(made, matrixShapes(shape, 11));
+  assert.equal(numParams(shape, 11), model.params.length);
 });
 
 Deno.test("initial weights are Python's gauss(0, 0.08) draws, row by row", () => {
