@@ -214,7 +214,8 @@ class Scratch {
 // Building blocks, forward and backward.
 
 /** out[r] = Σ_c w[r][c]·x[c] for `rows` rows of `cols`, summed left to right from c = 0, as
- * microgpt.ts's `linear` sums. */
+ * microgpt.ts's `linear` sums. Each sum is a chain (every add waits for the one before), so four
+ * rows are summed side by side: four chains the processor can overlap, each in its own order. */
 function linear(
   w: Float64Array,
   wAt: number,
@@ -225,7 +226,30 @@ function linear(
   rows: number,
   cols: number,
 ): void {
-  for (let r = 0; r < rows; r++) {
+  let r = 0;
+  for (; r + 4 <= rows; r += 4) {
+    const r0 = wAt + r * cols;
+    const r1 = r0 + cols;
+    const r2 = r1 + cols;
+    const r3 = r2 + cols;
+    const x0 = x[xAt];
+    let s0 = w[r0] * x0;
+    let s1 = w[r1] * x0;
+    let s2 = w[r2] * x0;
+    let s3 = w[r3] * x0;
+    for (let c = 1; c < cols; c++) {
+      const xc = x[xAt + c];
+      s0 = s0 + w[r0 + c] * xc;
+      s1 = s1 + w[r1 + c] * xc;
+      s2 = s2 + w[r2 + c] * xc;
+      s3 = s3 + w[r3 + c] * xc;
+    }
+    out[outAt + r] = s0;
+    out[outAt + r + 1] = s1;
+    out[outAt + r + 2] = s2;
+    out[outAt + r + 3] = s3;
+  }
+  for (; r < rows; r++) {
     const row = wAt + r * cols;
     let s = w[row] * x[xAt];
     for (let c = 1; c < cols; c++) s = s + w[row + c] * x[xAt + c];
@@ -252,6 +276,44 @@ function linearRowBackward(
     gx[c] += w[row + c] * gr;
     g[row + c] += x[xAt + c] * gr;
   }
+}
+
+/** Rows hi−1 down to lo of `linear`, backward (the order in which a shared input sums its
+ * rows' terms), with d(out_r) = gOut[gOutAt + r]: the same terms as linearRowBackward row after
+ * row, and in each gx[c] the same order, but four rows per pass over gx. */
+function linearBackward(
+  w: Float64Array,
+  g: Float64Array,
+  wAt: number,
+  lo: number,
+  hi: number,
+  gOut: Float64Array,
+  gOutAt: number,
+  x: Float64Array,
+  xAt: number,
+  gx: Float64Array,
+  cols: number,
+): void {
+  let r = hi - 1;
+  for (; r - 3 >= lo; r -= 4) {
+    const ra = wAt + r * cols;
+    const rb = ra - cols;
+    const rc = rb - cols;
+    const rd = rc - cols;
+    const ga = gOut[gOutAt + r];
+    const gb = gOut[gOutAt + r - 1];
+    const gc = gOut[gOutAt + r - 2];
+    const gd = gOut[gOutAt + r - 3];
+    for (let c = 0; c < cols; c++) {
+      gx[c] = gx[c] + w[ra + c] * ga + w[rb + c] * gb + w[rc + c] * gc + w[rd + c] * gd;
+      const xc = x[xAt + c];
+      g[ra + c] += xc * ga;
+      g[rb + c] += xc * gb;
+      g[rc + c] += xc * gc;
+      g[rd + c] += xc * gd;
+    }
+  }
+  for (; r >= lo; r--) linearRowBackward(w, g, wAt, r, gOut[gOutAt + r], x, xAt, gx, cols);
 }
 
 /** rmsnorm as microgpt.ts computes it: Σx² left to right, ·n^−1, +1e-5, ^−0.5, then x·scale.
@@ -438,7 +500,7 @@ function attentionBackward(
   for (let i = 0; i < e; i++) gx[i] = gx1[i];
   const gxAttn = S.gxAttn;
   gxAttn.fill(0);
-  for (let r = e - 1; r >= 0; r--) linearRowBackward(w, g, L.wo, r, gx1[r], L.xAttn, xt, gxAttn, e);
+  linearBackward(w, g, L.wo, 0, e, gx1, 0, L.xAttn, xt, gxAttn, e);
 
   const gq = S.gq;
   gq.fill(0);
@@ -490,16 +552,10 @@ function attentionBackward(
   const { wq, wk, wv } = L;
   for (let h = nHead - 1; h >= 0; h--) {
     const hs = h * hd;
-    for (let j = hd - 1; j >= 0; j--) {
-      linearRowBackward(w, g, wv, hs + j, gV[xt + hs + j], L.xn, xt, gxn, e);
-    }
+    linearBackward(w, g, wv, hs, hs + hd, gV, xt, L.xn, xt, gxn, e);
     if (t > 0) {
-      for (let j = hd - 1; j >= 0; j--) {
-        linearRowBackward(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
-      }
-      for (let j = hd - 1; j >= 0; j--) {
-        linearRowBackward(w, g, wq, hs + j, gq[hs + j], L.xn, xt, gxn, e);
-      }
+      linearBackward(w, g, wk, hs, hs + hd, gK, xt, L.xn, xt, gxn, e);
+      linearBackward(w, g, wq, hs, hs + hd, gq, 0, L.xn, xt, gxn, e);
     } else {
       for (let j = hd - 1; j >= 0; j--) {
         linearRowBackward(w, g, wk, hs + j, gK[xt + hs + j], L.xn, xt, gxn, e);
@@ -542,14 +598,12 @@ function mlpBackward(
   // first. The ReLU passes the gradient where h1 > 0 (its local gradient is 1 there, else 0).
   const gh1 = S.gh1;
   gh1.fill(0);
-  for (let r = e - 1; r >= 0; r--) {
-    linearRowBackward(w, g, L.fc2, r, gx2[r], L.h1r, 4 * xt, gh1, 4 * e);
-  }
+  linearBackward(w, g, L.fc2, 0, e, gx2, 0, L.h1r, 4 * xt, gh1, 4 * e);
   for (let k = 0; k < 4 * e; k++) gh1[k] = (L.h1[4 * xt + k] > 0 ? 1 : 0) * gh1[k];
   // xn2 is used by every row of fc1: rows last to first again.
   const gxn = S.gxn;
   gxn.fill(0);
-  for (let r = 4 * e - 1; r >= 0; r--) linearRowBackward(w, g, L.fc1, r, gh1[r], L.xn2, xt, gxn, e);
+  linearBackward(w, g, L.fc1, 0, 4 * e, gh1, 0, L.xn2, xt, gxn, e);
   rmsnormBackward(L.x1, xt, gxn, gx1, e, L.norm2, 2 * t);
 }
 
