@@ -1511,12 +1511,12 @@ ${COST_NOTE}`;
 }
 
 const COST_NOTE =
-  `Cost, measured (2-core AMD EPYC, Deno 2.9.6): a training step at the defaults takes about
-4 ms in microgpt.ts and 0.1 ms in microgpt_fast.ts (CPython runs microgpt.py at ~260 ms). At
---n-layer 4 --n-embd 64 --block-size 64 on long documents, microgpt_fast.ts takes ~40 ms a
-step in flat memory; microgpt.ts builds ~27 million graph nodes a step (~${BYTES_PER_NODE} bytes
-each), more than its heap holds, and refuses: its time and memory grow as
-T*L*(24*E^2 + 2*T*E) + 2*T*V*E nodes (T tokens, L layers, E = n_embd, V = vocab size).
+  `Cost per training step, from microgpt_bench.ts (2-core AMD EPYC, Deno 2.9.6; CPython runs
+microgpt.py at ~260 ms): at the defaults, microgpt.ts ~4 ms and microgpt_fast.ts ~0.09 ms; at
+--n-layer 4 --n-embd 64 --block-size 64 on long documents, microgpt_fast.ts ~25 ms in flat memory,
+while microgpt.ts builds ~27 million graph nodes a step (~${BYTES_PER_NODE} bytes each), more than
+its heap holds, and refuses. A graph step grows as T*L*(24*E^2 + 2*T*E) + 2*T*V*E nodes (T tokens,
+L layers, E = n_embd, V = vocab size).
 `;
 
 /** What the command line asks for. */
