@@ -33,6 +33,7 @@
  */
 
 import { parseArgs } from "node:util";
+import { fstatSync } from "node:fs";
 import { getHeapStatistics } from "node:v8";
 import bundledInput from "./input.txt" with { type: "text" };
 
@@ -755,8 +756,9 @@ export const graphEngine: Engine = {
       weights: () => Float64Array.from(model.params, (p) => p.data),
     };
   },
+  // The weights, a step's graph and, until the collector gets to it, the previous step's.
   stepBytes: (config, vocabSize, tokens) =>
-    nodesPerStep(config, vocabSize, tokens) * BYTES_PER_NODE,
+    (numParams(config, vocabSize) + 2 * nodesPerStep(config, vocabSize, tokens)) * BYTES_PER_NODE,
 };
 
 /** Names and shapes (rows × columns) of the weight matrices, in the order buildModel makes them:
@@ -1019,8 +1021,12 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   config.epsAdam = real(t, "eps_adam", "training.", (x) => x > 0);
   config.initStd = real(t, "init_std", "training.", (x) => x >= 0);
   const seed = field(t, "seed", "training.");
-  if (typeof seed !== "string" || !/^[0-9]+$/.test(seed)) {
-    throw new Error(`training."seed" must be a string of digits, not ${describe(seed)}`);
+  if (typeof seed !== "string" || !/^[0-9]+$/.test(seed) || seed.length > MAX_SEED_DIGITS) {
+    throw new Error(
+      `training."seed" must be a string of at most ${MAX_SEED_DIGITS} digits, not ${
+        describe(seed)
+      }`,
+    );
   }
   config.seed = BigInt(seed);
   const step = whole(t, "step", 0, "training.");
@@ -1029,9 +1035,20 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   }
   config.temperature = real(s, "temperature", "sampling.", (x) => x >= 0);
   config.numSamples = whole(s, "num_samples", 0, "sampling.");
+  if (config.temperature > 0 && !Number.isFinite(config.temperature ** -1)) {
+    throw new Error(`sampling."temperature" ${config.temperature} is too small to divide by`);
+  }
   const prefix = field(s, "prefix", "sampling.");
   if (typeof prefix !== "string") {
     throw new Error(`sampling."prefix" must be a string, not ${describe(prefix)}`);
+  }
+  for (const ch of prefix) {
+    if (tok.id(ch) === undefined) {
+      throw new Error(`sampling."prefix" holds ${describe(ch)}, which its vocabulary lacks`);
+    }
+  }
+  if ([...prefix].length >= config.blockSize) {
+    throw new Error(`sampling."prefix" fills the block size ${config.blockSize}`);
   }
   const a = ad as Record<string, unknown>;
   const moments = (key: string) => {
@@ -1141,6 +1158,9 @@ const usageError = (message: string) => new CliError(message, 2);
 /** The most parameters a model may have: a scalar engine in one process, and a checkpoint
  * (about 46 bytes per parameter) well inside the largest file --load reads. */
 const MAX_PARAMS = 5_000_000;
+/** The most digits a seed may have: CPython 3.11's own limit for turning a string into an int
+ * (so microgpt.py could not have been given more). */
+const MAX_SEED_DIGITS = 4300;
 /** The largest training text read, in bytes. */
 const MAX_INPUT_BYTES = 100_000_000;
 /** The most documents a text may hold (each costs a string in memory). */
@@ -1155,6 +1175,25 @@ export function isControl(ch: string): boolean {
   return (c < 0x20 && c !== 0x09) || (c >= 0x7f && c <= 0x9f);
 }
 
+/** Characters that reorder or break a line of text without showing: bidirectional controls
+ * (which can make a message read backwards) and the Unicode line and paragraph separators. */
+const INVISIBLE = new Set([
+  0x061c,
+  0x200e,
+  0x200f,
+  0x2028,
+  0x2029,
+  0x202a,
+  0x202b,
+  0x202c,
+  0x202d,
+  0x202e,
+  0x2066,
+  0x2067,
+  0x2068,
+  0x2069,
+]);
+
 /** `text` with every control character (tab included) written as an escape: \n, \x1b, \u0085.
  * Whatever comes from data passes through this before it reaches stderr. */
 export function escapeControls(text: string): string {
@@ -1165,8 +1204,9 @@ export function escapeControls(text: string): string {
     else if (ch === "\r") out += "\\r";
     else if (ch === "\t") out += "\\t";
     else if (c < 0x20 || c === 0x7f) out += "\\x" + c.toString(16).padStart(2, "0");
-    else if (c >= 0x80 && c <= 0x9f) out += "\\u" + c.toString(16).padStart(4, "0");
-    else out += ch;
+    else if ((c >= 0x80 && c <= 0x9f) || INVISIBLE.has(c)) {
+      out += "\\u" + c.toString(16).padStart(4, "0");
+    } else out += ch;
   }
   return out;
 }
@@ -1266,10 +1306,12 @@ function fileError(action: string, path: string, err: unknown): CliError {
     // Deno treats devices such as /dev/fd/N as special files that only a script granted
     // everything may open; granting everything is never the advice.
     return new CliError(
-      /all access/.test((err as Error).message)
+      !/all access/.test((err as Error).message)
+        ? `${where}: Deno denies it: add --allow-read${action === "read" ? "" : " --allow-write"}`
+        : action === "read"
         ? `${where}: Deno opens this device only for scripts granted everything; ` +
           `pipe the data in with --input - instead`
-        : `${where}: Deno denies it: add --allow-read${action === "read" ? "" : " --allow-write"}`,
+        : `${where}: Deno treats it as a special device; choose a regular file`,
       1,
     );
   }
@@ -1316,6 +1358,21 @@ async function fingerprint(docs: string[]): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
+/** Refuses a path argument that cannot name what the user meant: "-" (a file to write cannot
+ * be standard output), or one whose bytes were not UTF-8 (Deno hands them over as U+FFFD, so
+ * the name would silently change). */
+function checkPathArgument(path: string, flag: string): void {
+  if (path === "-" && (flag === "--save" || flag === "--log")) {
+    throw usageError(`${flag} writes a file: name one (./- for a file called "-")`);
+  }
+  if (path.includes("\ufffd")) {
+    throw usageError(
+      `${flag} ${shown(path)}: the path has bytes that are not UTF-8, which Deno ` +
+        `cannot pass on; rename the file`,
+    );
+  }
+}
+
 /** Where a save really writes: a symlink is followed to its target (which the save replaces,
  * keeping the link), however many links deep. */
 function saveTarget(path: string): string {
@@ -1340,20 +1397,80 @@ function dirname(path: string): string {
   return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
 }
 
-/** The same file, by device and inode (a hard link or another spelling of the path). */
-function sameFile(a: string, b: string): boolean {
+/** A file that a save or a log must never replace: known by its path, or by its device and
+ * inode (what standard input reads from, which has no path to compare). */
+interface Guarded {
+  /** How messages name it. */
+  what: string;
+  /** Its path, if it has one. */
+  path?: string;
+  /** Its device and inode, if known. */
+  id?: { dev: number; ino: number };
+}
+
+/** A file's device and inode, or undefined if it does not exist (or may not be looked at). */
+function identity(path: string): { dev: number; ino: number } | undefined {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
   try {
-    const x = Deno.statSync(a);
-    const y = Deno.statSync(b);
-    return x.dev === y.dev && x.ino === y.ino && x.ino !== null;
+    const info = Deno.statSync(path);
+    return info.ino === null ? undefined : { dev: info.dev, ino: info.ino };
   } catch {
-    return false;
+    return undefined;
   }
 }
 
+/** The file standard input reads, when it is one (`< file`); a pipe or terminal has none. */
+function stdinIdentity(): { dev: number; ino: number } | undefined {
+  try {
+    const info = fstatSync(0);
+    return info.isFile() ? { dev: info.dev, ino: info.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A path made absolute, with the links of its directory resolved: two spellings of one place,
+ * even of a file that does not exist yet, come out equal. */
+function resolvedPath(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  let dir = dirname(path);
+  try {
+    if (Deno.permissions.querySync({ name: "read", path: dir }).state === "granted") {
+      dir = Deno.realPathSync(dir);
+    }
+  } catch {
+    // a directory that does not exist: the save will say so
+  }
+  if (!dir.startsWith("/")) dir = `${Deno.cwd()}/${dir}`;
+  return `${dir}/${name}`;
+}
+
+/** Whether writing `target` would replace the guarded file. */
+function replaces(target: string, guarded: Guarded): boolean {
+  if (guarded.path !== undefined && resolvedPath(target) === resolvedPath(guarded.path)) {
+    return true;
+  }
+  const a = identity(target);
+  const b = guarded.id ?? (guarded.path === undefined ? undefined : identity(guarded.path));
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The training text as a guarded file: --input's file, the file behind standard input, or the
+ * bundled input.txt beside the script. */
+function trainingText(input: string | undefined): Guarded {
+  if (input === undefined) {
+    const bundled = new URL("./input.txt", import.meta.url);
+    if (bundled.protocol !== "file:") return { what: "the training text" };
+    return { what: "the bundled training text", path: decodeURIComponent(bundled.pathname) };
+  }
+  if (STDIN_PATHS.has(input)) return { what: "the training text", id: stdinIdentity() };
+  return { what: "the training text", path: input };
+}
+
 /** Checks, before any training, that `path` can be saved, and returns where the save writes.
- * `keep` lists files the save must never replace (the training text). */
-function checkSavePath(path: string, flag: string, keep: string[]): string {
+ * `keep` lists files the save must never replace (the training text, the log). */
+function checkSavePath(path: string, flag: string, keep: Guarded[]): string {
+  checkPathArgument(path, flag);
   // Writing the temporary file and renaming it into place needs write permission on the
   // directory's files, and read permission (Deno asks it for the rename's source).
   const permitted = (p: string) =>
@@ -1381,13 +1498,13 @@ function checkSavePath(path: string, flag: string, keep: string[]): string {
       const kind = info.isFifo ? "a FIFO" : info.isSocket ? "a socket" : "a device";
       throw new CliError(`cannot save to ${shown(path)}: it is ${kind}, not a regular file`, 1);
     }
-    for (const other of keep) {
-      if (sameFile(target, other)) {
-        throw new CliError(
-          `${flag} ${shown(path)} would replace the training text; choose another path`,
-          1,
-        );
-      }
+  }
+  for (const other of keep) {
+    if (replaces(target, other)) {
+      throw new CliError(
+        `${flag} ${shown(path)} would replace ${other.what}; choose another path`,
+        1,
+      );
     }
   }
   // Probe the directory the way the save will use it.
@@ -1438,12 +1555,13 @@ function saveText(target: string, shownPath: string, text: string, watch?: Signa
       // a new file: the umask decides its mode
     }
     if (old !== undefined) {
-      if (old.mode !== null) Deno.chmodSync(tmp, old.mode & 0o7777);
+      // The owner first: changing it clears the set-user-id and set-group-id bits.
       try {
         if (old.uid !== null && old.gid !== null) Deno.chownSync(tmp, old.uid, old.gid);
       } catch {
-        // only the superuser may give a file away; the mode was kept all the same
+        // only the superuser may give a file away; the mode is kept all the same
       }
+      if (old.mode !== null) Deno.chmodSync(tmp, old.mode & 0o7777);
     }
     Deno.renameSync(tmp, target);
   } catch (err) {
@@ -1504,7 +1622,7 @@ Looking inside:
   --holdout N         hold the last N documents (after the shuffle) out of training and report
                       their loss beside the training loss, on stderr, 10 times in the run
   --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
-                      lines while training; needs --allow-write
+                      lines while training; needs --allow-read --allow-write
   -h, --help          show this help and exit
 
 ${COST_NOTE}`;
@@ -1594,13 +1712,16 @@ const ALIASES: Record<string, string> = {
 function suggestion(name: string): string {
   const known: string[] = [...VALUE_FLAGS, ...SWITCHES];
   const lower = name.toLowerCase();
-  let meant = ALIASES[lower] ??
+  let meant = (Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : undefined) ??
     (known.includes(lower.replaceAll("_", "-")) ? lower.replaceAll("_", "-") : undefined);
   if (meant === undefined) {
     const close = known.filter((k) =>
       editDistance(k, lower) <= 2 || (lower.length >= 3 && k.startsWith(lower))
     );
     if (close.length === 1) meant = close[0];
+  }
+  if (meant === undefined && /^(allow-|deny-|v8-flags|unstable|no-prompt|import-map)/.test(lower)) {
+    return ` (a flag of Deno's: it goes before the script, as in deno run --${lower} microgpt.ts)`;
   }
   return meant === undefined ? "" : `; did you mean --${meant}?`;
 }
@@ -1633,7 +1754,8 @@ export function parseCommandLine(args: string[]): Options {
     help: false,
   };
   // --help wins: asking how to use the tool is never an error.
-  if (args.includes("--help") || args.includes("-h")) return { ...blank, help: true };
+  const asksHelp = (a: string) => a === "-h" || a === "--help" || a.startsWith("--help=");
+  if (args.some(asksHelp)) return { ...blank, help: true };
   // Look at the line first, to say what was meant where the parser would only say "unknown".
   const line = [...args];
   for (let i = 0; i < line.length; i++) {
@@ -1647,9 +1769,16 @@ export function parseCommandLine(args: string[]): Options {
       ) {
         throw usageError(`unknown option --${escapeControls(name)}${suggestion(name)}`);
       }
-      // "--temperature -0.5": a negative number is a value, to be refused as such.
-      if (!arg.includes("=") && /^-(\d|\.\d)/.test(line[i + 1] ?? "")) {
-        line.splice(i, 2, `${arg}=${line[i + 1]}`);
+      const next = line[i + 1];
+      const takesValue = (VALUE_FLAGS as readonly string[]).includes(name) && !arg.includes("=");
+      if (takesValue && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+        // "--temperature -0.5": a negative number is a value, to be refused as such.
+        line.splice(i, 2, `${arg}=${next}`);
+      } else if (takesValue && next !== undefined && next.startsWith("-") && next !== "-") {
+        throw usageError(
+          `--${name} needs a value; write --${name}=${escapeControls(next)} for one that ` +
+            `starts with "-"`,
+        );
       }
     } else if (/^-[A-Za-z][A-Za-z_-]+/.test(arg)) {
       const name = arg.slice(1).split("=")[0];
@@ -1657,7 +1786,11 @@ export function parseCommandLine(args: string[]): Options {
         (SWITCHES as readonly string[]).includes(name);
       throw usageError(
         `unknown option ${escapeControls(arg.split("=")[0])}` +
-          (known ? `; did you mean --${name}? (long options take two dashes)` : suggestion(name)),
+          (known
+            ? `; did you mean --${name}? (long options take two dashes)`
+            : name.length >= 3
+            ? suggestion(name)
+            : " (see --help)"),
       );
     }
   }
@@ -1680,7 +1813,12 @@ export function parseCommandLine(args: string[]): Options {
     if (!/^[0-9]+$/.test(seed)) {
       throw usageError(`--seed must be a whole number >= 0, not ${describe(seed)}`);
     }
-    cfg.seed = BigInt(seed); // any size, as Python's seeds
+    if (seed.length > MAX_SEED_DIGITS) {
+      throw usageError(
+        `--seed has ${seed.length} digits, too large: the limit is ${MAX_SEED_DIGITS}`,
+      );
+    }
+    cfg.seed = BigInt(seed); // any size up to that, as Python's seeds
   }
   const whole = (name: string, min: number) => {
     const t = text(name);
@@ -1730,6 +1868,10 @@ export function parseCommandLine(args: string[]): Options {
   }
   for (const flag of ["input", "save", "load", "resume", "log"]) {
     if (text(flag) === "") throw usageError(`--${flag} needs a path, not an empty string`);
+  }
+  const fromStdin = ["input", "load", "resume"].filter((f) => STDIN_PATHS.has(text(f) ?? ""));
+  if (fromStdin.length > 1) {
+    throw usageError(`--${fromStdin[0]} and --${fromStdin[1]} cannot both read standard input`);
   }
   return opts;
 }
@@ -1788,15 +1930,17 @@ function real(name: string, text: string, zeroOk: boolean): number {
 
 const SIGNALS = { SIGINT: 2, SIGTERM: 15, SIGHUP: 1 } as const;
 
-/** The worker's code: it only listens. Shared memory: [signal number, temp path length], then
- * the temporary file's path as UTF-8. */
+/** The worker's code: it only listens. Shared memory: [signal number, temp path length, armed],
+ * then the temporary file's path as UTF-8. Until the run is armed (training starts) there is
+ * nothing to finish or save, so a signal ends the process at once, as if nobody listened: even a
+ * run blocked reading standard input stops at the first Ctrl-C. */
 const WATCHER_SOURCE = `
 self.onmessage = (event) => {
-  const head = new Int32Array(event.data, 0, 2);
-  const path = new Uint8Array(event.data, 8);
+  const head = new Int32Array(event.data, 0, 3);
+  const path = new Uint8Array(event.data, 12);
   for (const [name, number] of Object.entries(${JSON.stringify(SIGNALS)})) {
     const handler = () => {
-      if (Atomics.compareExchange(head, 0, 0, number) === 0) return;
+      if (Atomics.load(head, 2) === 1 && Atomics.compareExchange(head, 0, 0, number) === 0) return;
       const length = Atomics.load(head, 1);
       if (length > 0) {
         try { Deno.removeSync(new TextDecoder().decode(path.slice(0, length))); } catch {}
@@ -1818,15 +1962,15 @@ export class SignalWatch {
 
   private constructor(worker: Worker, shared: SharedArrayBuffer) {
     this.#worker = worker;
-    this.#head = new Int32Array(shared, 0, 2);
-    this.#path = new Uint8Array(shared, 8);
+    this.#head = new Int32Array(shared, 0, 3);
+    this.#path = new Uint8Array(shared, 12);
   }
 
   /** Starts listening (a worker from a data: URL needs no permission). */
   static async start(): Promise<SignalWatch> {
     const url = `data:application/javascript,${encodeURIComponent(WATCHER_SOURCE)}`;
     const worker = new Worker(url, { type: "module" });
-    const shared = new SharedArrayBuffer(8 + 16384);
+    const shared = new SharedArrayBuffer(12 + 16384);
     const listening = new Promise((resolve) => worker.onmessage = resolve);
     worker.postMessage(shared);
     await listening;
@@ -1855,6 +1999,11 @@ export class SignalWatch {
     Atomics.store(this.#head, 1, 0);
     this.#path.set(bytes);
     Atomics.store(this.#head, 1, bytes.length);
+  }
+
+  /** From now on a first signal asks the run to stop cleanly (training has begun). */
+  arm(): void {
+    Atomics.store(this.#head, 2, 1);
   }
 
   /** Stops listening: signals act as if nobody listened. */
@@ -2250,7 +2399,8 @@ function checkSize(engine: Engine, cfg: Config, vocabSize: number, docs: string[
   const smaller = `choose a smaller --n-embd, --n-layer or --block-size`;
   if (params > MAX_PARAMS) {
     throw usageError(
-      `this shape has ${params} parameters, too large: the limit is ${MAX_PARAMS}; ${smaller}`,
+      `this shape (with a vocabulary of ${vocabSize} tokens) has ${params} parameters, too ` +
+        `large: the limit is ${MAX_PARAMS}; ${smaller}`,
     );
   }
   let longest = 0;
@@ -2266,6 +2416,7 @@ function checkSize(engine: Engine, cfg: Config, vocabSize: number, docs: string[
           : ""),
     );
   };
+  check("the model", 0);
   if (cfg.numSteps > 0) check("a training step", Math.min(cfg.blockSize, longest + 1));
   if (cfg.numSamples > 0) check("a sample", cfg.blockSize); // no end token: the whole block
 }
@@ -2361,44 +2512,62 @@ function largestWeight(weights: Float64Array): number {
   return most;
 }
 
-/** A shell word: quoted when it holds anything a shell would read differently. */
+/** A shell word: as it is when plain, in single quotes when a shell would read it differently,
+ * in $'…' with escapes when it holds a character that cannot be shown as it is (a newline). */
 function shellWord(word: string): string {
-  return /^[A-Za-z0-9_./=:,+-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  if (/^[A-Za-z0-9_./=:,+-]+$/.test(word)) return word;
+  if (escapeControls(word) === word) return `'${word.replaceAll("'", `'\\''`)}'`;
+  return `$'${escapeControls(word.replaceAll("\\", "\\\\").replaceAll("'", "\\'"))}'`;
+}
+
+/** The script as the command line should name it: its file name when it is in the current
+ * directory, else its full path. */
+function scriptPath(engine: Engine): string {
+  try {
+    const main = new URL(Deno.mainModule);
+    const path = decodeURIComponent(main.pathname);
+    if (main.protocol !== "file:" || !path.endsWith(`/${engine.name}`)) return engine.name;
+    return dirname(path) === Deno.cwd() ? engine.name : path;
+  } catch {
+    return engine.name;
+  }
 }
 
 /** The command that continues this run from its checkpoint at `save`. */
 function resumeCommand(engine: Engine, opts: Options, save: string): string {
-  const words = ["deno", "run", "--allow-read", "--allow-write", engine.name, "--resume", save];
-  words.push("--save", save);
-  if (opts.saveEvery !== undefined) words.push("--save-every", String(opts.saveEvery));
-  if (opts.input !== undefined) words.push("--input", opts.input);
-  if (opts.log !== undefined) words.push("--log", opts.log);
-  for (const flag of ["temperature", "samples", "prefix"]) {
-    if (opts.given.has(flag)) {
-      const value = flag === "temperature"
-        ? String(opts.cfg.temperature)
-        : flag === "samples"
-        ? String(opts.cfg.numSamples)
-        : opts.prefix;
-      words.push(`--${flag}`, value);
-    }
+  const words = ["deno", "run", "--allow-read", "--allow-write", scriptPath(engine)];
+  // A value that starts with "-" is joined to its flag, or it would read as a flag itself.
+  const flag = (name: string, value: string) => {
+    if (value.startsWith("-") && value !== "-") words.push(`--${name}=${value}`);
+    else words.push(`--${name}`, value);
+  };
+  flag("resume", save);
+  flag("save", save);
+  if (opts.saveEvery !== undefined) flag("save-every", String(opts.saveEvery));
+  if (opts.input !== undefined) flag("input", opts.input);
+  if (opts.log !== undefined) flag("log", opts.log);
+  if (opts.given.has("temperature")) flag("temperature", String(opts.cfg.temperature));
+  if (opts.given.has("samples")) flag("samples", String(opts.cfg.numSamples));
+  if (opts.given.has("prefix")) flag("prefix", opts.prefix);
+  for (const name of ["explain", "attention", "embeddings"]) {
+    if (opts.given.has(name)) words.push(`--${name}`);
   }
-  for (const flag of ["explain", "attention", "embeddings"]) {
-    if (opts.given.has(flag)) words.push(`--${flag}`);
-  }
-  return escapeControls(words.map(shellWord).join(" "));
+  return words.map(shellWord).join(" ");
 }
 
 /** A loss log: a header, then one tab-separated row per step, written as training goes so that
  * a long run can be plotted before it ends. On a resume, rows past the checkpoint's step (from a
- * run that went on after its last save) are dropped, so the log reads as one run. */
+ * run that went on after its last save) are dropped, so the log reads as one run. A failed write
+ * (a full disk) does not stop training: the log is given up and the run's last line says so. */
 class LossLog {
   #file: Deno.FsFile;
+  /** Why the log was given up, if it was. */
+  failure?: string;
   static readonly HEADER = "step\tloss\tlearning_rate\theld_out_loss";
 
-  constructor(path: string, from: number) {
+  constructor(readonly path: string, from: number) {
     let keep = "";
-    if (from > 0 && Deno.permissions.querySync({ name: "read", path }).state === "granted") {
+    if (from > 0) {
       try {
         const lines = Deno.readTextFileSync(path).split("\n");
         if (lines[0] === LossLog.HEADER) {
@@ -2425,9 +2594,15 @@ class LossLog {
 
   /** One step's row; numbers at full precision, so the log holds exactly what was computed. */
   row(step: number, loss: number, lr: number, heldOut?: number): void {
-    this.#write(`${step + 1}\t${loss}\t${lr}\t${heldOut ?? ""}\n`);
+    if (this.failure !== undefined) return;
+    try {
+      this.#write(`${step + 1}\t${loss}\t${lr}\t${heldOut ?? ""}\n`);
+    } catch (err) {
+      this.failure = fileError("write the log", this.path, err).message;
+    }
   }
 
+  /** Closes the file. */
   close(): void {
     this.#file.close();
   }
@@ -2435,12 +2610,16 @@ class LossLog {
 
 /** Checks, before training, that the log can be written where asked and replaces nothing that
  * matters. */
-function checkLogPath(path: string, keep: string[]): void {
-  if (Deno.permissions.querySync({ name: "write", path }).state !== "granted") {
-    throw new CliError(
-      `writing ${shown(path)} (--log) needs write permission: add --allow-write`,
-      1,
-    );
+function checkLogPath(path: string, keep: Guarded[]): void {
+  checkPathArgument(path, "--log");
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path }).state !== "granted") {
+      throw new CliError(
+        `writing ${shown(path)} (--log) needs read and write permission: ` +
+          `add --allow-read --allow-write`,
+        1,
+      );
+    }
   }
   try {
     const info = Deno.statSync(path);
@@ -2455,9 +2634,9 @@ function checkLogPath(path: string, keep: string[]): void {
     if (!(err instanceof Deno.errors.NotFound)) throw fileError("write the log", path, err);
   }
   for (const other of keep) {
-    if (sameFile(path, other)) {
+    if (replaces(path, other)) {
       throw new CliError(
-        `--log ${shown(path)} would replace ${shown(other)}; choose another path`,
+        `--log ${shown(path)} would replace ${other.what}; choose another path`,
         1,
       );
     }
@@ -2490,15 +2669,20 @@ export async function run(
       `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
     );
   }
-  const keep = opts.input !== undefined && !STDIN_PATHS.has(opts.input) ? [opts.input] : [];
-  const saveTo = opts.save === undefined ? undefined : checkSavePath(opts.save, "--save", keep);
+  // What a save or a log must never replace: the training text, and each other.
+  const text = trainingText(opts.input);
+  const logFile: Guarded[] = opts.log === undefined
+    ? []
+    : [{ what: "the --log file", path: opts.log }];
+  const saveTo = opts.save === undefined
+    ? undefined
+    : checkSavePath(opts.save, "--save", [text, ...logFile]);
   if (opts.log !== undefined) {
-    checkLogPath(
-      opts.log,
-      [...keep, ...(saveTo ? [saveTo] : []), opts.resume ?? "", opts.load ?? ""].filter((p) =>
-        p !== ""
-      ),
-    );
+    const files: Guarded[] = [text];
+    if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
+    if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
+    if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
+    checkLogPath(opts.log, files);
   }
   checkSize(engine, cfg, tok.vocabSize, allDocs);
   checkPrefix(prefix, tok, cfg.blockSize);
@@ -2564,6 +2748,7 @@ export async function run(
   let stretch = 0; // where the training stretch of the next held-out line starts
   let done = from;
   let stopped = false;
+  watch?.arm(); // from here, a first signal finishes the step and saves
   const started = performance.now();
   let shownAt = -Infinity;
   try {
@@ -2574,6 +2759,9 @@ export async function run(
         const cause = fromFile && step === from
           ? `the weights from ${shown((opts.resume ?? opts.load)!)} are too large to compute ` +
             `with (the largest is ${largestWeight(weights).toExponential(2)})`
+          : resumed !== undefined
+          ? `the run's learning rate (${cfg.learningRate}, from ${shown(opts.resume!)}) is ` +
+            `too high to continue; start again with a lower --lr`
           : `try a lower --lr (it is ${cfg.learningRate})`;
         throw new CliError(`the loss became ${loss} at step ${step + 1}; ${cause}`, 1);
       }
@@ -2624,6 +2812,7 @@ export async function run(
       saveError = err;
     }
   }
+  if (watch !== undefined && watch.signal !== 0) stopped = true; // it came during the save
   if (stopped) {
     if (io.terminal) io.out("\n");
     const at = `stopped by ${watch!.name} after step ${done} of ${cfg.numSteps}`;
@@ -2694,17 +2883,16 @@ export async function run(
   if (opts.embeddings) io.out(embeddingReport(tok, trainer.weights(), cfg.nEmbd));
   // On stderr, so that stdout stays exactly microgpt.py's.
   if (losses.length > 0) io.err(lossSummary(losses, tok.vocabSize));
-  if (io.failure !== undefined) {
-    const saved = saveTo !== undefined && saveError === undefined
-      ? `; ${shown(opts.save!)} was saved`
-      : "";
-    io.err(`error: could not write to stdout (${io.failure}); training went on to the end${saved}`);
-    return 1;
-  }
-  if (saveError !== undefined) {
-    io.err(`error: ${saveError.message}`);
-    return 1;
-  }
+  // The last lines name whatever went wrong on the way; the model was saved if it could be.
+  const problems: string[] = [];
+  if (io.failure !== undefined) problems.push(`could not write to stdout (${io.failure})`);
+  if (log?.failure !== undefined) problems.push(log.failure);
+  if (problems.length > 0 && saveError === undefined) {
+    const saved = saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";
+    io.err(`error: ${problems.join("; ")}; training went on to the end${saved}`);
+  } else if (problems.length > 0) io.err(`error: ${problems.join("; ")}`);
+  if (saveError !== undefined) io.err(`error: ${saveError.message}`);
+  if (problems.length > 0 || saveError !== undefined) return 1;
   return 0;
 }
 
@@ -2716,7 +2904,9 @@ export async function main(args: string[], engine: Engine = graphEngine): Promis
     const opts = parseCommandLine(args);
     if (opts.help) {
       io.out(usage(engine.name));
-      return 0;
+      if (io.failure === undefined) return 0;
+      io.err(`error: could not write the help to stdout (${io.failure})`);
+      return 1;
     }
     watch = await SignalWatch.start();
     return await run(opts, engine, io, watch);
@@ -2799,12 +2989,13 @@ export class Random {
   constructor(seed: number | bigint) {
     let n = BigInt(seed);
     if (n < 0n) n = -n; // Python seeds with the absolute value
-    // The seed is split into 32-bit words, least significant first; 0 is one word.
+    // The seed is split into 32-bit words, least significant first; 0 is one word. (Read off
+    // its hexadecimal digits, eight at a time: shifting a huge number would take quadratic time.)
+    const hex = n.toString(16);
     const key: number[] = [];
-    do {
-      key.push(Number(n & 0xffffffffn));
-      n >>= 32n;
-    } while (n > 0n);
+    for (let end = hex.length; end > 0; end -= 8) {
+      key.push(parseInt(hex.slice(Math.max(0, end - 8), end), 16));
+    }
     this.#initByArray(key);
   }
 

@@ -849,9 +849,12 @@ export const fastEngine: Engine = {
     };
   },
   stepBytes(config: Config, vocabSize: number, _tokens: number): number {
+    // Everything is allocated once, for the whole block: weights, gradients and moments, and per
+    // layer and position the activations, the attention rows and the key and value gradients.
     const { nEmbd: e, nHead, nLayer, blockSize: T } = config;
-    const perLayer = T * (14 * e + 2 + nHead * (T + 1));
-    return 8 * (4 * numParams(config, vocabSize) + nLayer * perLayer + T * (2 * vocabSize + 2));
+    const perLayer = T * (18 * e + 4) + nHead * T * (T + 1);
+    const outside = T * (2 * e + 2 * vocabSize + 4);
+    return 8 * (4 * numParams(config, vocabSize) + nLayer * perLayer + outside);
   },
 };
 

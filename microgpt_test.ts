@@ -1432,7 +1432,7 @@ Deno.test({
     assert.equal(sampling.status.code, 130);
     assert.match(sampling.stderr, /^stopped by SIGINT while sampling$/m);
     // A second Ctrl-C does not wait for the step to end: the process dies of it at once.
-    const slow = ["--n-layer", "12", "--n-embd", "64", "--steps", "50"];
+    const slow = ["--n-layer", "6", "--n-embd", "48", "--steps", "50"];
     const child = new Deno.Command(Deno.execPath(), {
       args: ["run", SCRIPT, ...slow],
       stdout: "null",
@@ -1853,5 +1853,160 @@ Deno.test({
       2,
       /--holdout 8422 leaves no document to train on \(the text has 8422\)/,
     );
+  },
+});
+
+// --- Hardening, second pass: what an adversarial run of ~290 cases found -------------------
+
+Deno.test({
+  name: "cli: the training text is guarded behind standard input and as the bundled input.txt",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/guarded`;
+    Deno.mkdirSync(dir);
+    const data = `${dir}/names.txt`;
+    Deno.writeTextFileSync(data, "anna\nbob\ncleo\n");
+    const args = ["--steps", "2", "--samples", "0", "--input", "-"];
+    const rw = ["--allow-read", "--allow-write"];
+    for (const extra of [["--save", data], ["--log", data]]) {
+      // The shell's `< names.txt`: standard input is the file itself.
+      const out = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `exec "$0" run --no-prompt ${rw.join(" ")} "$1" ${args.join(" ")} ${
+            extra[0]
+          } "$2" < "$2"`,
+          Deno.execPath(),
+          SCRIPT,
+          data,
+        ],
+        stdout: "piped",
+        stderr: "piped",
+      }).output();
+      assert.equal(out.code, 1);
+      assert.match(new TextDecoder().decode(out.stderr), /would replace the training text/);
+      assert.equal(Deno.readTextFileSync(data), "anna\nbob\ncleo\n");
+    }
+    // A copy of the scripts: without --input, their own input.txt is the training text.
+    const copy = `${dir}/copy`;
+    Deno.mkdirSync(copy);
+    for (const name of ["microgpt.ts", "microgpt_fast.ts", "input.txt"]) {
+      Deno.copyFileSync(new URL(`./${name}`, import.meta.url), `${copy}/${name}`);
+    }
+    for (const flag of ["--save", "--log"]) {
+      const r = await runScript(`${copy}/microgpt_fast.ts`, [
+        "--steps",
+        "1",
+        flag,
+        `${copy}/input.txt`,
+      ], rw);
+      assert.equal(r.code, 1);
+      assert.match(r.stderr, /would replace the bundled training text/);
+    }
+    assert.equal(Deno.readTextFileSync(`${copy}/input.txt`), bundledInput);
+    // --save and --log on one new path: one of them would be lost.
+    await refused(
+      ["--steps", "1", "--save", `${dir}/same.json`, "--log", `${dir}/same.json`],
+      1,
+      /would replace the --log file/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: before training, a signal ends the run at once, even one blocked reading stdin",
+  ignore: !CLI,
+  fn: async () => {
+    const child = new Deno.Command(Deno.execPath(), {
+      args: ["run", SCRIPT, "--input", "-", "--steps", "5"],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+    }).spawn();
+    const stdout = new Response(child.stdout).text();
+    const stderr = new Response(child.stderr).text();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode("anna\nbob\n")); // and more to come, never
+    await new Promise((r) => setTimeout(r, 1500));
+    child.kill("SIGINT");
+    const status = await child.status;
+    await writer.close().catch(() => {});
+    assert.equal(status.signal, "SIGINT"); // nothing to save yet: the default action
+    assert.equal(await stdout, "");
+    assert.equal(await stderr, "");
+  },
+});
+
+Deno.test({
+  name: "cli: the printed resume command works for a path that starts with a dash",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/dash`;
+    Deno.mkdirSync(dir);
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", SCRIPT, "--save=-ck.json", "--samples", "2"],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 1500));
+    run.kill("SIGINT");
+    const out = await run.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    const command = stderr.match(/resume with: (.*)$/m)?.[1];
+    assert(command !== undefined, stderr);
+    assert.match(command, /--resume=-ck\.json --save=-ck\.json/);
+    const again = await new Deno.Command("sh", {
+      args: ["-c", command.replace(/^deno /, `"${Deno.execPath()}" `)],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(again.code, 0, new TextDecoder().decode(again.stderr));
+  },
+});
+
+Deno.test({
+  name: "cli: odd values get messages that say what they are",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--constructor", "1"], 2, /^error: unknown option --constructor$/);
+    await refused(["--input", "-data.txt"], 2, /--input needs a value; write --input=-data.txt/);
+    await refused(
+      ["--seed", "9".repeat(5000)],
+      2,
+      /--seed has 5000 digits, too large: the limit is 4300/,
+    );
+    await refused(["--save", "-"], 2, /--save writes a file: name one/);
+    await refused(["--input", "-", "--resume", "-"], 2, /cannot both read standard input/);
+    await refused(
+      ["--prefix", "\u202ex"],
+      2,
+      /--prefix character "\\u202e" is not in the vocabulary/,
+    );
+    await refused(["--allow-read"], 2, /a flag of Deno's: it goes before the script/);
+    assert.equal((await cli(["--help=1"], [])).code, 0);
+    // A checkpoint's own sampling settings are checked as the file's, not as flags.
+    const ckpt = `${tmp}/odd-prefix.json`;
+    assert.equal((await cli(["--steps", "2", "--samples", "0", "--save", ckpt])).code, 0);
+    const saved = JSON.parse(Deno.readTextFileSync(ckpt));
+    saved.sampling.prefix = "z@";
+    await refused(
+      ["--resume", file("odd-prefix2.json", JSON.stringify(saved))],
+      1,
+      /sampling\."prefix" holds "@", which its vocabulary lacks/,
+    );
+  },
+});
+
+Deno.test({
+  name: "cli: a save keeps the set-user-id and set-group-id bits of the file it replaces",
+  ignore: !CLI,
+  fn: async () => {
+    const path = `${tmp}/suid.json`;
+    Deno.writeTextFileSync(path, "x");
+    Deno.chmodSync(path, 0o6750);
+    assert.equal((await cli(["--steps", "1", "--samples", "0", "--save", path])).code, 0);
+    assert.equal(Deno.statSync(path).mode! & 0o7777, 0o6750);
   },
 });
