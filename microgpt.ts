@@ -1221,6 +1221,7 @@ const STDIN_PATHS = new Set(["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"])
 /** A file's bytes (or standard input's, for "-"), refused if larger than `limit`. */
 function readBytes(path: string, flag: string, limit: number): Uint8Array {
   if (STDIN_PATHS.has(path)) return readAll(Deno.stdin, `standard input (${flag})`, limit);
+  checkPathArgument(path, flag);
   if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
     throw new CliError(
       `reading ${shown(path)} (${flag}) needs read permission: add --allow-read`,
