@@ -660,9 +660,6 @@ export type StepHook = (step: number, loss: number) => boolean | void;
 /** Hears each sample as it is drawn (0-based); returning false stops the sampling there. */
 export type SampleHook = (i: number, doc: string) => boolean | void;
 
-/** Sees the attention weights of one head at one position (their sum is 1); for pictures. */
-export type AttentionObserver = (layer: number, head: number, weights: number[]) => void;
-
 /** What the model saw and did at one sampling position; see {@linkcode SampleWatch}. */
 export interface Draw {
   /** The text so far, prefix included. */
@@ -2695,7 +2692,7 @@ export async function run(
   const rng = new Random(cfg.seed);
   const docs = allDocs.slice();
   rng.shuffle(docs);
-  let weights = initWeights(cfg, tok.vocabSize, rng);
+  const drawn = initWeights(cfg, tok.vocabSize, rng);
   if (cp !== undefined) {
     const state = rng.getState();
     const same = state.index === cp.random.index && state.gaussNext === cp.random.gaussNext &&
@@ -2709,7 +2706,7 @@ export async function run(
     }
     rng.setState(cp.random);
   }
-  weights = resumed?.weights ?? loaded?.weights ?? weights;
+  const weights = resumed?.weights ?? loaded?.weights ?? drawn;
   const fromFile = resumed !== undefined || loaded !== undefined;
   io.out(`num docs: ${docs.length}\n`);
   io.out(`vocab size: ${tok.vocabSize}\n`);
