@@ -12,13 +12,13 @@ import {
   forwardLoss,
   initModel,
   type Model,
-  nodesPerStep,
   parseDocs,
   Random,
   sample,
   Tokenizer,
   type Value,
 } from "./microgpt.ts";
+import { nodesPerStep } from "./tools/engine.ts";
 import * as fast from "./microgpt_fast.ts";
 
 /** The shapes: microgpt.py's, and the README's Shakespeare-sized one on long documents. */

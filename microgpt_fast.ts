@@ -38,17 +38,19 @@ import {
   argmax,
   type Config,
   type Draw,
+  type Random,
+  type SampleWatch,
+  type Tokenizer,
+} from "./microgpt.ts";
+import { main } from "./tools/cli.ts";
+import {
   type Engine,
-  main,
   matrixShapes,
   numParams,
-  type Random,
   type SampleHook,
-  type SampleWatch,
   type StepHook,
-  type Tokenizer,
   type Trainer,
-} from "./microgpt.ts";
+} from "./tools/engine.ts";
 
 /** A model on typed arrays: weights, gradients and Adam's moments (all flat, in state_dict
  * order, as microgpt.ts's `params`), and room for the activations of one document. */

@@ -15,7 +15,6 @@ import {
   forwardLoss,
   generate,
   initModel,
-  initWeights,
   type Model,
   parseDocs,
   Random,
@@ -23,6 +22,7 @@ import {
   Tokenizer,
   train,
 } from "./microgpt.ts";
+import { initWeights } from "./tools/engine.ts";
 import * as fast from "./microgpt_fast.ts";
 
 const cfg: Config = { ...DEFAULTS };

@@ -9,44 +9,34 @@ import assert from "node:assert/strict";
 import bundledInput from "./input.txt" with { type: "text" };
 import {
   Adam,
-  attentionMap,
   buildModel,
-  type Checkpoint,
   DEFAULTS,
-  describeAttention,
-  embeddingReport,
   emptyCache,
-  type Engine,
-  escapeControls,
-  explainLine,
   formatFixed4,
   forwardLoss,
   generate,
   gpt,
-  graphEngine,
   initModel,
-  initWeights,
-  isControl,
-  lossSummary,
-  matrixShapes,
   type Model,
-  modelFromJSON,
-  modelToJSON,
-  numParams,
-  Output,
-  parseCommandLine,
   parseDocs,
-  principalComponents,
   pyStrip,
   Random,
-  run,
   sample,
-  scatterGrid,
   softmax,
   Tokenizer,
   train,
   Value,
 } from "./microgpt.ts";
+import { attentionMap, describeAttention } from "./tools/attention.ts";
+import { type Checkpoint, modelFromJSON, modelToJSON } from "./tools/checkpoint.ts";
+import { embeddingReport, principalComponents, scatterGrid } from "./tools/embeddings.ts";
+import { type Engine, graphEngine, initWeights, matrixShapes, numParams } from "./tools/engine.ts";
+import { explainLine } from "./tools/explain.ts";
+import { parseCommandLine } from "./tools/flags.ts";
+import { lossSummary } from "./tools/loss.ts";
+import { escapeControls, isControl } from "./tools/messages.ts";
+import { Output } from "./tools/output.ts";
+import { run } from "./tools/run.ts";
 
 /** |a − b| ≤ tol·max(|a|, |b|, tiny): node:assert has no approximate equality. */
 function assertClose(actual: number, expected: number, tol: number, what = ""): void {
@@ -1892,6 +1882,11 @@ Deno.test({
     Deno.mkdirSync(copy);
     for (const name of ["microgpt.ts", "microgpt_fast.ts", "input.txt"]) {
       Deno.copyFileSync(new URL(`./${name}`, import.meta.url), `${copy}/${name}`);
+    }
+    Deno.mkdirSync(`${copy}/tools`);
+    for (const entry of Deno.readDirSync(new URL("./tools", import.meta.url))) {
+      const from = new URL(`./tools/${entry.name}`, import.meta.url);
+      if (entry.name.endsWith(".ts")) Deno.copyFileSync(from, `${copy}/tools/${entry.name}`);
     }
     for (const flag of ["--save", "--log"]) {
       const r = await runScript(`${copy}/microgpt_fast.ts`, [

@@ -1,0 +1,360 @@
+/**
+ * The saved-model format. A saved model is JSON: a format tag and version, the shape, the
+ * vocabulary (token ids only mean something together with the characters they stand for) and
+ * every matrix by its microgpt.py name. JSON writes a float64 in the shortest form that reads back
+ * to the same bits, so saved weights round-trip exactly. Version 2 adds what it takes to continue
+ * a run as if it had never stopped: the step reached, every setting, Adam's moments (as base64 of
+ * their little-endian bytes: exact, and half the size of decimal), the random generator's whole
+ * state and a fingerprint of the training text. Version 1 files are still read, for their weights.
+ *
+ * @module
+ */
+
+import { type Config, type RandomState, Tokenizer } from "../microgpt.ts";
+import { matrixShapes, numParams } from "./engine.ts";
+import { readText } from "./files.ts";
+import { MAX_MODEL_BYTES, MAX_PARAMS, MAX_SEED_DIGITS } from "./limits.ts";
+import { CliError, describe, escapeControls, isControl, isRecord, shown } from "./messages.ts";
+
+const MODEL_FORMAT = "microgpt.ts model";
+const MODEL_VERSION = 2;
+
+/** Where a run stands: everything besides the weights that continuing it exactly needs. */
+export interface Checkpoint {
+  /** Training steps done. */
+  step: number;
+  /** Adam's first moments, flat in state_dict order. */
+  m: Float64Array;
+  /** Adam's second moments. */
+  v: Float64Array;
+  /** The random generator's state (training draws nothing, so it is the state after the init). */
+  random: RandomState;
+  /** SHA-256 (hex) of the training documents, joined by "\n" in the file's order. */
+  textSha256: string;
+  /** Number of documents in the training text. */
+  numDocs: number;
+  /** Documents held out of training (the last ones after the shuffle). */
+  holdout: number;
+  /** The prefix the run's samples start with. */
+  prefix: string;
+}
+
+/** A saved model: its settings, vocabulary and weights, and where its run stood (version 2). */
+export interface SavedModel {
+  /** The shape from the file; with a checkpoint, every other setting too. */
+  config: Config;
+  /** The vocabulary from the file. */
+  tok: Tokenizer;
+  /** Every weight, flat in state_dict order. */
+  weights: Float64Array;
+  /** How to continue the run (absent in a version 1 file). */
+  checkpoint?: Checkpoint;
+}
+
+/** A model as JSON text, with `checkpoint` if given. `weights` are flat, in state_dict order. */
+export function modelToJSON(
+  cfg: Config,
+  tok: Tokenizer,
+  weights: Float64Array,
+  checkpoint?: Checkpoint,
+): string {
+  const stateDict: Record<string, number[][]> = {};
+  let next = 0;
+  for (const [name, nout, nin] of matrixShapes(cfg, tok.vocabSize)) {
+    const mat: number[][] = [];
+    for (let r = 0; r < nout; r++) {
+      mat.push(Array.from(weights.subarray(next, next + nin)));
+      next += nin;
+    }
+    stateDict[name] = mat;
+  }
+  const saved: Record<string, unknown> = {
+    format: MODEL_FORMAT,
+    version: MODEL_VERSION,
+    n_embd: cfg.nEmbd,
+    n_head: cfg.nHead,
+    n_layer: cfg.nLayer,
+    block_size: cfg.blockSize,
+    vocab: tok.chars,
+    state_dict: stateDict,
+  };
+  if (checkpoint !== undefined) {
+    const c = checkpoint;
+    saved.training = {
+      step: c.step,
+      num_steps: cfg.numSteps,
+      learning_rate: cfg.learningRate,
+      beta1: cfg.beta1,
+      beta2: cfg.beta2,
+      eps_adam: cfg.epsAdam,
+      init_std: cfg.initStd,
+      seed: String(cfg.seed), // any size, as Python's seeds: a string keeps every digit
+      holdout: c.holdout,
+    };
+    saved.sampling = {
+      temperature: cfg.temperature,
+      num_samples: cfg.numSamples,
+      prefix: c.prefix,
+    };
+    saved.adam = { m: floatsToBase64(c.m), v: floatsToBase64(c.v) };
+    saved.random = { mt: c.random.mt, index: c.random.index, gauss_next: c.random.gaussNext };
+    saved.data = { sha256: c.textSha256, docs: c.numDocs };
+  }
+  return JSON.stringify(saved) + "\n";
+}
+
+/** Reads a saved model, version 1 or 2. Everything is checked before anything is built, sizes
+ * first; a file that does not fit throws an Error naming what is wrong. Settings the file does
+ * not hold come from `cfg`. */
+export function modelFromJSON(text: string, cfg: Config): SavedModel {
+  if (text.startsWith("\ufeff")) {
+    throw new Error("it starts with a byte order mark (U+FEFF), which JSON does not allow");
+  }
+  let saved: unknown;
+  try {
+    saved = JSON.parse(text);
+  } catch (err) {
+    throw new Error(`not valid JSON (${(err as Error).message}); is the file truncated?`);
+  }
+  if (!isRecord(saved) || saved.format !== MODEL_FORMAT) {
+    throw new Error(`not a saved microgpt.ts model (no "format": "${MODEL_FORMAT}")`);
+  }
+  const version = saved.version;
+  if (typeof version !== "number") {
+    throw new Error(`"version" must be a number, not ${describe(version)}`);
+  }
+  if (version !== 1 && version !== 2) {
+    throw new Error(`format version ${version} is not supported (only 1 and ${MODEL_VERSION})`);
+  }
+  const field = (obj: Record<string, unknown>, key: string, where: string): unknown => {
+    if (!(key in obj)) throw new Error(`${where}"${key}" is missing`);
+    return obj[key];
+  };
+  const whole = (obj: Record<string, unknown>, key: string, min: number, where = ""): number => {
+    const n = field(obj, key, where);
+    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
+      throw new Error(`${where}"${key}" must be a whole number >= ${min}, not ${describe(n)}`);
+    }
+    return n;
+  };
+  const config: Config = {
+    ...cfg,
+    nEmbd: whole(saved, "n_embd", 1),
+    nHead: whole(saved, "n_head", 1),
+    nLayer: whole(saved, "n_layer", 1),
+    blockSize: whole(saved, "block_size", 1),
+  };
+  if (config.nEmbd % config.nHead !== 0) {
+    throw new Error(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
+  }
+  const vocab = field(saved, "vocab", "");
+  if (!Array.isArray(vocab) || vocab.length === 0) {
+    throw new Error(`"vocab" must be a non-empty list of characters, not ${describe(vocab)}`);
+  }
+  // The size, by arithmetic, before any matrix is looked at or any memory is taken.
+  const n = numParams(config, vocab.length + 1);
+  if (n > MAX_PARAMS) {
+    throw new Error(`its shape has ${n} parameters, too large: the limit is ${MAX_PARAMS}`);
+  }
+  for (const ch of vocab) {
+    if (typeof ch !== "string" || [...ch].length !== 1) {
+      throw new Error(`"vocab" entry ${describe(ch)} is not a single character`);
+    }
+    if (isControl(ch)) {
+      throw new Error(`"vocab" holds the control character ${describe(ch)}`);
+    }
+  }
+  if (new Set(vocab).size !== vocab.length) throw new Error(`"vocab" repeats a character`);
+  const tok = new Tokenizer([], vocab as string[]);
+
+  const sd = field(saved, "state_dict", "");
+  if (!isRecord(sd)) {
+    throw new Error(`"state_dict" must be an object of matrices by name, not ${describe(sd)}`);
+  }
+  const shapes = matrixShapes(config, tok.vocabSize);
+  const expected = new Set(shapes.map(([name]) => name));
+  for (const name of Object.keys(sd)) {
+    if (!expected.has(name)) {
+      throw new Error(`state_dict has an unexpected matrix ${describe(name)}`);
+    }
+  }
+  const weights = new Float64Array(n);
+  let next = 0;
+  for (const [name, nout, nin] of shapes) {
+    const mat = sd[name];
+    if (!Array.isArray(mat)) throw new Error(`state_dict lacks the matrix "${name}"`);
+    if (mat.length !== nout) throw new Error(`${name} has ${mat.length} rows, expected ${nout}`);
+    for (let r = 0; r < nout; r++) {
+      const row: unknown = mat[r];
+      if (!Array.isArray(row) || row.length !== nin) {
+        throw new Error(`${name} row ${r} does not have ${nin} numbers`);
+      }
+      for (let c = 0; c < nin; c++) {
+        const w: unknown = row[c];
+        if (typeof w !== "number" || !Number.isFinite(w)) {
+          throw new Error(`${name}[${r}][${c}] is ${describe(w)}, not a finite number`);
+        }
+        weights[next++] = w;
+      }
+    }
+  }
+  if (version === 1 || !("training" in saved)) return { config, tok, weights };
+
+  // Version 2: the run's settings and state.
+  const tr = saved.training;
+  const sa = saved.sampling;
+  const ad = saved.adam;
+  const rs = saved.random;
+  const da = saved.data;
+  for (
+    const [key, part] of [["training", tr], ["sampling", sa], ["adam", ad], ["random", rs], [
+      "data",
+      da,
+    ]]
+  ) {
+    if (!isRecord(part)) throw new Error(`"${key}" must be an object, not ${describe(part)}`);
+  }
+  const t = tr as Record<string, unknown>;
+  const s = sa as Record<string, unknown>;
+  const real = (
+    obj: Record<string, unknown>,
+    key: string,
+    where: string,
+    ok: (x: number) => boolean,
+  ) => {
+    const x = field(obj, key, where);
+    if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
+      throw new Error(`${where}"${key}" is ${describe(x)}, which is out of range`);
+    }
+    return x;
+  };
+  config.numSteps = whole(t, "num_steps", 0, "training.");
+  config.learningRate = real(t, "learning_rate", "training.", (x) => x > 0);
+  config.beta1 = real(t, "beta1", "training.", (x) => x >= 0 && x < 1);
+  config.beta2 = real(t, "beta2", "training.", (x) => x >= 0 && x < 1);
+  config.epsAdam = real(t, "eps_adam", "training.", (x) => x > 0);
+  config.initStd = real(t, "init_std", "training.", (x) => x >= 0);
+  const seed = field(t, "seed", "training.");
+  if (typeof seed !== "string" || !/^[0-9]+$/.test(seed) || seed.length > MAX_SEED_DIGITS) {
+    throw new Error(
+      `training."seed" must be a string of at most ${MAX_SEED_DIGITS} digits, not ${
+        describe(seed)
+      }`,
+    );
+  }
+  config.seed = BigInt(seed);
+  const step = whole(t, "step", 0, "training.");
+  if (step > config.numSteps) {
+    throw new Error(`training."step" ${step} is past "num_steps" ${config.numSteps}`);
+  }
+  config.temperature = real(s, "temperature", "sampling.", (x) => x >= 0);
+  config.numSamples = whole(s, "num_samples", 0, "sampling.");
+  if (config.temperature > 0 && !Number.isFinite(config.temperature ** -1)) {
+    throw new Error(`sampling."temperature" ${config.temperature} is too small to divide by`);
+  }
+  const prefix = field(s, "prefix", "sampling.");
+  if (typeof prefix !== "string") {
+    throw new Error(`sampling."prefix" must be a string, not ${describe(prefix)}`);
+  }
+  for (const ch of prefix) {
+    if (tok.id(ch) === undefined) {
+      throw new Error(`sampling."prefix" holds ${describe(ch)}, which its vocabulary lacks`);
+    }
+  }
+  if ([...prefix].length >= config.blockSize) {
+    throw new Error(`sampling."prefix" fills the block size ${config.blockSize}`);
+  }
+  const a = ad as Record<string, unknown>;
+  const moments = (key: string) => {
+    const x = field(a, key, "adam.");
+    const xs = typeof x === "string" ? base64ToFloats(x) : undefined;
+    if (xs === undefined || xs.length !== n || !xs.every(Number.isFinite)) {
+      throw new Error(`adam."${key}" must be base64 of ${n} finite float64 numbers`);
+    }
+    return xs;
+  };
+  const r = rs as Record<string, unknown>;
+  const mt = field(r, "mt", "random.");
+  if (
+    !Array.isArray(mt) || mt.length !== 624 ||
+    !mt.every((x) => Number.isInteger(x) && x >= 0 && x < 2 ** 32)
+  ) {
+    throw new Error(`random."mt" must be 624 whole numbers below 2^32`);
+  }
+  const gaussNext = field(r, "gauss_next", "random.");
+  if (gaussNext !== null && (typeof gaussNext !== "number" || !Number.isFinite(gaussNext))) {
+    throw new Error(
+      `random."gauss_next" must be null or a finite number, not ${describe(gaussNext)}`,
+    );
+  }
+  const d = da as Record<string, unknown>;
+  const sha = field(d, "sha256", "data.");
+  if (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) {
+    throw new Error(`data."sha256" must be 64 hexadecimal digits, not ${describe(sha)}`);
+  }
+  const numDocs = whole(d, "docs", 1, "data.");
+  const holdout = whole(t, "holdout", 0, "training.");
+  if (holdout >= numDocs) throw new Error(`training."holdout" ${holdout} leaves no document`);
+  const checkpoint: Checkpoint = {
+    step,
+    m: moments("m"),
+    v: moments("v"),
+    random: { mt: mt as number[], index: whole(r, "index", 0, "random."), gaussNext },
+    textSha256: sha,
+    numDocs,
+    holdout,
+    prefix,
+  };
+  if (checkpoint.random.index > 624) throw new Error(`random."index" must be at most 624`);
+  return { config, tok, weights, checkpoint };
+}
+
+/** Float64 numbers as base64 of their little-endian bytes. */
+function floatsToBase64(xs: Float64Array): string {
+  const view = new DataView(new ArrayBuffer(xs.length * 8));
+  for (let i = 0; i < xs.length; i++) view.setFloat64(i * 8, xs[i], true);
+  const bytes = new Uint8Array(view.buffer);
+  let binary = "";
+  for (let i = 0; i < bytes.length; i += 0x8000) {
+    binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+  }
+  return btoa(binary);
+}
+
+/** The inverse of floatsToBase64, or undefined if `text` is not such base64. */
+function base64ToFloats(text: string): Float64Array | undefined {
+  let binary: string;
+  try {
+    binary = atob(text);
+  } catch {
+    return undefined;
+  }
+  if (binary.length % 8 !== 0) return undefined;
+  const view = new DataView(new ArrayBuffer(binary.length));
+  for (let i = 0; i < binary.length; i++) view.setUint8(i, binary.charCodeAt(i));
+  const xs = new Float64Array(binary.length / 8);
+  for (let i = 0; i < xs.length; i++) xs[i] = view.getFloat64(i * 8, true);
+  return xs;
+}
+
+/** SHA-256 of the documents, joined by "\n" in the text's order: the training text's
+ * fingerprint. Line endings and stripped whitespace do not count; they do not reach training. */
+export async function fingerprint(docs: string[]): Promise<string> {
+  const bytes = new TextEncoder().encode(docs.join("\n"));
+  const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", bytes));
+  return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
+/** Reads a --load or --resume file. */
+export function readModel(path: string, flag: string, cfg: Config): SavedModel {
+  const action = flag === "--resume" ? "resume" : "load";
+  try {
+    return modelFromJSON(readText(path, flag, MAX_MODEL_BYTES), cfg);
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    throw new CliError(
+      `cannot ${action} ${shown(path)}: ${escapeControls((err as Error).message)}`,
+      1,
+    );
+  }
+}

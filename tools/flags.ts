@@ -1,0 +1,370 @@
+/**
+ * The command line. Each of microgpt.py's constants is a flag. Every mistake gets one line on
+ * stderr and an exit code — 2 for a wrong command line, 1 for anything else — never a stack trace.
+ *
+ * @module
+ */
+
+import { parseArgs } from "node:util";
+import { type Config, DEFAULTS, Tokenizer } from "../microgpt.ts";
+import { BYTES_PER_NODE } from "./engine.ts";
+import { STDIN_PATHS } from "./files.ts";
+import { MAX_SEED_DIGITS } from "./limits.ts";
+import { describe, escapeControls, usageError } from "./messages.ts";
+
+/** The text of `--help`, for the script `name`. */
+export function usage(name: string): string {
+  return `Usage: deno run [--allow-read] [--allow-write] ${name} [options]
+
+Trains a tiny GPT on a list of documents (one per line) and invents new ones. For the same data,
+seed and settings it prints exactly what Karpathy's microgpt.py prints.
+
+Options (default in brackets):
+  --input PATH        training text, one document per line; needs --allow-read; "-" reads
+                      standard input [the bundled input.txt: 8,422 names]
+  --seed N            random seed, integer >= 0, as Python's random.seed(N) [42]
+  --steps N           training steps, integer >= 0; also sets the learning-rate decay [1000]
+  --n-embd N          embedding width, integer >= 1, divisible by --n-head [16]
+  --n-head N          attention heads, integer >= 1 [4]
+  --n-layer N         transformer blocks, integer >= 1 [1]
+  --block-size N      context length in tokens, integer >= 1; longer documents are cut [16]
+  --lr X              peak learning rate, > 0; decays linearly to 0 over the steps [0.01]
+  --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
+  --samples N         names to invent after training, integer >= 0 [20]
+  --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
+
+Saving and long runs (both need --allow-read --allow-write):
+  --save PATH         after training, write a checkpoint: the model, Adam's moments, the step,
+                      the random state and every setting (JSON)
+  --save-every N      with --save, also write it every N steps, so a crash loses at most N
+  --resume PATH       continue a checkpoint exactly where it stopped: the same step lines and
+                      samples as a run that never stopped. Settings come from the file; give
+                      --input again if the run had one. Sampling flags may be given anew.
+  --load PATH         start from a saved model's weights (fresh Adam moments, step 1); shape
+                      and vocabulary come from the file; --steps 0 only samples.
+  Ctrl-C (or SIGTERM, SIGHUP) stops after the current step, saves with --save, and prints the
+  command that resumes; a second Ctrl-C quits at once.
+
+Looking inside:
+  --explain           before each character of the first sample, show the 5 likeliest
+                      candidates at the temperature and at temperature 1, marking the one drawn
+  --attention         after the first sample, draw each head's attention weights
+  --embeddings        after the samples, draw the token embeddings on their two principal
+                      components, and each vowel's nearest characters
+  --holdout N         hold the last N documents (after the shuffle) out of training and report
+                      their loss beside the training loss, on stderr, 10 times in the run
+  --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
+                      lines while training; needs --allow-read --allow-write
+  -h, --help          show this help and exit
+
+${COST_NOTE}`;
+}
+
+const COST_NOTE =
+  `Cost per training step, from microgpt_bench.ts (2-core AMD EPYC, Deno 2.9.6; CPython runs
+microgpt.py at ~260 ms): at the defaults, microgpt.ts ~4 ms and microgpt_fast.ts ~0.09 ms; at
+--n-layer 4 --n-embd 64 --block-size 64 on long documents, microgpt_fast.ts ~25 ms in flat memory,
+while microgpt.ts builds ~27 million graph nodes a step (~${BYTES_PER_NODE} bytes each), more than
+its heap holds, and refuses. A graph step grows as T*L*(24*E^2 + 2*T*E) + 2*T*V*E nodes (T tokens,
+L layers, E = n_embd, V = vocab size).
+`;
+
+/** What the command line asks for. */
+export interface Options {
+  /** The run's settings: the defaults, overridden by the flags. */
+  cfg: Config;
+  /** The flags given, by name (without "--"), for checks against a checkpoint. */
+  given: Set<string>;
+  /** Training text to read ("-" for standard input), or undefined for the bundled input.txt. */
+  input?: string;
+  /** Where to save the checkpoint. */
+  save?: string;
+  /** Save every this many steps as well. */
+  saveEvery?: number;
+  /** A saved model whose weights to start from. */
+  load?: string;
+  /** A checkpoint to continue. */
+  resume?: string;
+  /** Documents to hold out of training. */
+  holdout: number;
+  /** Where to write the loss log. */
+  log?: string;
+  /** Text every sample starts with. */
+  prefix: string;
+  /** Show the first sample's candidates at every draw. */
+  explain: boolean;
+  /** Draw the first sample's attention maps. */
+  attention: boolean;
+  /** Draw the token embeddings. */
+  embeddings: boolean;
+  /** Print the usage and exit. */
+  help: boolean;
+}
+
+const VALUE_FLAGS = [
+  "input",
+  "seed",
+  "steps",
+  "n-embd",
+  "n-head",
+  "n-layer",
+  "block-size",
+  "lr",
+  "temperature",
+  "samples",
+  "prefix",
+  "save",
+  "save-every",
+  "resume",
+  "load",
+  "holdout",
+  "log",
+] as const;
+const SWITCHES = ["explain", "attention", "embeddings", "help"] as const;
+
+/** Spellings people bring from microgpt.py and elsewhere, and the flag they mean. */
+const ALIASES: Record<string, string> = {
+  num_steps: "steps",
+  "num-steps": "steps",
+  step: "steps",
+  learning_rate: "lr",
+  "learning-rate": "lr",
+  temp: "temperature",
+  num_samples: "samples",
+  "num-samples": "samples",
+  sample: "samples",
+  n_samples: "samples",
+  file: "input",
+  data: "input",
+  checkpoint: "resume",
+  continue: "resume",
+};
+
+/** " (did you mean --x?)" for an unknown flag name, or "". */
+function suggestion(name: string): string {
+  const known: string[] = [...VALUE_FLAGS, ...SWITCHES];
+  const lower = name.toLowerCase();
+  let meant = (Object.hasOwn(ALIASES, lower) ? ALIASES[lower] : undefined) ??
+    (known.includes(lower.replaceAll("_", "-")) ? lower.replaceAll("_", "-") : undefined);
+  if (meant === undefined) {
+    const close = known.filter((k) =>
+      editDistance(k, lower) <= 2 || (lower.length >= 3 && k.startsWith(lower))
+    );
+    if (close.length === 1) meant = close[0];
+  }
+  if (meant === undefined && /^(allow-|deny-|v8-flags|unstable|no-prompt|import-map)/.test(lower)) {
+    return ` (a flag of Deno's: it goes before the script, as in deno run --${lower} microgpt.ts)`;
+  }
+  return meant === undefined ? "" : `; did you mean --${meant}?`;
+}
+
+/** Levenshtein distance, for suggestions. */
+function editDistance(a: string, b: string): number {
+  let prev = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row.push(
+        Math.min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (a[i - 1] === b[j - 1] ? 0 : 1)),
+      );
+    }
+    prev = row;
+  }
+  return prev[b.length];
+}
+
+/** Parses the arguments (after the script name); throws a CliError with exit code 2. */
+export function parseCommandLine(args: string[]): Options {
+  const blank: Options = {
+    cfg: { ...DEFAULTS },
+    given: new Set(),
+    holdout: 0,
+    prefix: "",
+    explain: false,
+    attention: false,
+    embeddings: false,
+    help: false,
+  };
+  // --help wins: asking how to use the tool is never an error.
+  const asksHelp = (a: string) => a === "-h" || a === "--help" || a.startsWith("--help=");
+  if (args.some(asksHelp)) return { ...blank, help: true };
+  // Look at the line first, to say what was meant where the parser would only say "unknown".
+  const line = [...args];
+  for (let i = 0; i < line.length; i++) {
+    const arg = line[i];
+    if (arg === "--") break;
+    if (arg.startsWith("--")) {
+      const name = arg.slice(2).split("=")[0];
+      if (
+        !(VALUE_FLAGS as readonly string[]).includes(name) &&
+        !(SWITCHES as readonly string[]).includes(name)
+      ) {
+        throw usageError(`unknown option --${escapeControls(name)}${suggestion(name)}`);
+      }
+      const next = line[i + 1];
+      const takesValue = (VALUE_FLAGS as readonly string[]).includes(name) && !arg.includes("=");
+      if (takesValue && next !== undefined && /^-(\d|\.\d)/.test(next)) {
+        // "--temperature -0.5": a negative number is a value, to be refused as such.
+        line.splice(i, 2, `${arg}=${next}`);
+      } else if (takesValue && next !== undefined && next.startsWith("-") && next !== "-") {
+        throw usageError(
+          `--${name} needs a value; write --${name}=${escapeControls(next)} for one that ` +
+            `starts with "-"`,
+        );
+      }
+    } else if (/^-[A-Za-z][A-Za-z_-]+/.test(arg)) {
+      const name = arg.slice(1).split("=")[0];
+      const known = (VALUE_FLAGS as readonly string[]).includes(name) ||
+        (SWITCHES as readonly string[]).includes(name);
+      throw usageError(
+        `unknown option ${escapeControls(arg.split("=")[0])}` +
+          (known
+            ? `; did you mean --${name}? (long options take two dashes)`
+            : name.length >= 3
+            ? suggestion(name)
+            : " (see --help)"),
+      );
+    }
+  }
+  const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
+  for (const name of VALUE_FLAGS) options[name] = { type: "string" };
+  for (const name of SWITCHES) options[name] = { type: "boolean" };
+  options.help.short = "h";
+  let values: Record<string, string | boolean | undefined>;
+  try {
+    ({ values } = parseArgs({ args: line, strict: true, allowPositionals: false, options }));
+  } catch (err) {
+    throw usageError(describeParseError(err));
+  }
+  const text = (name: string) => values[name] as string | undefined;
+  const opts: Options = { ...blank, cfg: { ...DEFAULTS }, given: new Set() };
+  for (const name of Object.keys(values)) if (values[name] !== undefined) opts.given.add(name);
+  const cfg = opts.cfg;
+  const seed = text("seed");
+  if (seed !== undefined) {
+    if (!/^[0-9]+$/.test(seed)) {
+      throw usageError(`--seed must be a whole number >= 0, not ${describe(seed)}`);
+    }
+    if (seed.length > MAX_SEED_DIGITS) {
+      throw usageError(
+        `--seed has ${seed.length} digits, too large: the limit is ${MAX_SEED_DIGITS}`,
+      );
+    }
+    cfg.seed = BigInt(seed); // any size up to that, as Python's seeds
+  }
+  const whole = (name: string, min: number) => {
+    const t = text(name);
+    return t === undefined ? undefined : integer(name, t, min);
+  };
+  cfg.numSteps = whole("steps", 0) ?? cfg.numSteps;
+  cfg.numSamples = whole("samples", 0) ?? cfg.numSamples;
+  cfg.nEmbd = whole("n-embd", 1) ?? cfg.nEmbd;
+  cfg.nHead = whole("n-head", 1) ?? cfg.nHead;
+  cfg.nLayer = whole("n-layer", 1) ?? cfg.nLayer;
+  cfg.blockSize = whole("block-size", 1) ?? cfg.blockSize;
+  if (cfg.nEmbd % cfg.nHead !== 0) {
+    throw usageError(`--n-embd ${cfg.nEmbd} must be divisible by --n-head ${cfg.nHead}`);
+  }
+  const lr = text("lr");
+  if (lr !== undefined) cfg.learningRate = real("lr", lr, false);
+  const temperature = text("temperature");
+  if (temperature !== undefined) {
+    cfg.temperature = real("temperature", temperature, true);
+    // Sampling divides by the temperature; past the smallest float whose reciprocal is finite
+    // every probability would be NaN (and microgpt.py would die of OverflowError).
+    if (cfg.temperature > 0 && !Number.isFinite(cfg.temperature ** -1)) {
+      throw usageError(
+        `--temperature ${temperature} is too small to divide by; 0 samples greedily`,
+      );
+    }
+  }
+  opts.saveEvery = whole("save-every", 1);
+  opts.holdout = whole("holdout", 1) ?? 0;
+  opts.input = text("input");
+  opts.save = text("save");
+  opts.load = text("load");
+  opts.resume = text("resume");
+  opts.log = text("log");
+  opts.prefix = text("prefix") ?? "";
+  opts.explain = values.explain === true;
+  opts.attention = values.attention === true;
+  opts.embeddings = values.embeddings === true;
+  if (opts.saveEvery !== undefined && opts.save === undefined) {
+    throw usageError(`--save-every needs --save PATH: where to write the checkpoints`);
+  }
+  if (opts.load !== undefined && opts.resume !== undefined) {
+    throw usageError(
+      `--load and --resume do not go together: --resume continues a run, ` +
+        `--load starts a new one from saved weights`,
+    );
+  }
+  for (const flag of ["input", "save", "load", "resume", "log"]) {
+    if (text(flag) === "") throw usageError(`--${flag} needs a path, not an empty string`);
+  }
+  const fromStdin = ["input", "load", "resume"].filter((f) => STDIN_PATHS.has(text(f) ?? ""));
+  if (fromStdin.length > 1) {
+    throw usageError(`--${fromStdin[0]} and --${fromStdin[1]} cannot both read standard input`);
+  }
+  return opts;
+}
+
+/** One line for what parseArgs rejected (its own messages can span lines). */
+function describeParseError(err: unknown): string {
+  const code = (err as { code?: string }).code;
+  const message = (err as Error).message ?? String(err);
+  const option = message.match(/'(-[^' ]*)/)?.[1] ?? "";
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") {
+    return `unknown option ${escapeControls(option)} (see --help)`;
+  }
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") {
+    const arg = message.match(/'([^']*)'/)?.[1] ?? "";
+    return `unexpected argument ${describe(arg)}: every setting is a flag (see --help)`;
+  }
+  if (code === "ERR_PARSE_ARGS_INVALID_OPTION_VALUE") {
+    if (message.includes("ambiguous")) {
+      return `${option} needs a value; write ${option}=VALUE for one that starts with "-"`;
+    }
+    if (message.includes("does not take an argument")) return `${option} takes no value`;
+    return `${option} needs a value`;
+  }
+  return escapeControls(message.split("\n")[0]);
+}
+
+/** A whole-number flag value >= min. */
+function integer(name: string, text: string, min: number): number {
+  if (!/^[0-9]+$/.test(text)) {
+    throw usageError(`--${name} must be a whole number >= ${min}, not ${describe(text)}`);
+  }
+  const n = Number(text);
+  if (!Number.isSafeInteger(n)) throw usageError(`--${name} ${text} is too large`);
+  if (n < min) throw usageError(`--${name} must be >= ${min}, not ${text}`);
+  return n;
+}
+
+/** A finite number flag value, > 0 or (with `zeroOk`) >= 0. */
+function real(name: string, text: string, zeroOk: boolean): number {
+  const n = /^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$/.test(text) ? Number(text) : NaN;
+  if (!Number.isFinite(n)) {
+    throw usageError(`--${name} must be a finite number, not ${describe(text)}`);
+  }
+  if (zeroOk ? n < 0 : n <= 0) {
+    throw usageError(`--${name} must be ${zeroOk ? ">=" : ">"} 0, not ${text}`);
+  }
+  return n;
+}
+
+/** Refuses a prefix the model cannot read, or one that leaves no position to sample. */
+export function checkPrefix(prefix: string, tok: Tokenizer, blockSize: number): void {
+  for (const ch of prefix) {
+    if (tok.id(ch) === undefined) {
+      throw usageError(`--prefix character ${describe(ch)} is not in the vocabulary`);
+    }
+  }
+  const length = [...prefix].length;
+  if (length >= blockSize) {
+    throw usageError(
+      `--prefix has ${length} characters, which fills the block size ${blockSize}: ` +
+        `nothing would be left to sample`,
+    );
+  }
+}

@@ -1,0 +1,132 @@
+/**
+ * The loss, in words and in a file: the summary on stderr after a run, and `--log`'s table.
+ *
+ * @module
+ */
+
+import { checkPathArgument, fileError } from "./files.ts";
+import { CliError, shown } from "./messages.ts";
+import { type Guarded, replaces } from "./safe_save.ts";
+
+const encoder = new TextEncoder();
+
+const SPARKS = "▁▂▃▄▅▆▇█";
+
+/** Three lines for stderr: the mean loss over the first and last 50 steps, what guessing would
+ * score, and a sparkline of the mean loss over 20 equal windows of the run. */
+export function lossSummary(losses: number[], vocabSize: number): string {
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const span = Math.min(50, losses.length);
+  const first = mean(losses.slice(0, span));
+  const last = mean(losses.slice(-span));
+  const windows = Math.min(20, losses.length);
+  const means: number[] = [];
+  for (let w = 0; w < windows; w++) {
+    const from = Math.floor((w * losses.length) / windows);
+    const to = Math.floor(((w + 1) * losses.length) / windows);
+    means.push(mean(losses.slice(from, to)));
+  }
+  const lo = Math.min(...means);
+  const hi = Math.max(...means);
+  let line = "";
+  for (const m of means) {
+    line += SPARKS[hi > lo ? Math.round(((m - lo) / (hi - lo)) * (SPARKS.length - 1)) : 0];
+  }
+  return `loss: mean ${first.toFixed(4)} over the first ${span} steps, ` +
+    `${last.toFixed(4)} over the last ${span}\n` +
+    `baseline: a uniform guess over ${vocabSize} tokens scores ln ${vocabSize} = ` +
+    `${Math.log(vocabSize).toFixed(2)}\n` +
+    `loss over ${windows} windows of the run: ${line} (${hi.toFixed(2)} high, ${
+      lo.toFixed(2)
+    } low)`;
+}
+
+/** A loss log: a header, then one tab-separated row per step, written as training goes so that
+ * a long run can be plotted before it ends. On a resume, rows past the checkpoint's step (from a
+ * run that went on after its last save) are dropped, so the log reads as one run. A failed write
+ * (a full disk) does not stop training: the log is given up and the run's last line says so. */
+export class LossLog {
+  #file: Deno.FsFile;
+  /** Why the log was given up, if it was. */
+  failure?: string;
+  /** The first line of every log: the columns. */
+  static readonly HEADER = "step\tloss\tlearning_rate\theld_out_loss";
+
+  /** Opens the log at `path`; on a resume (`from` > 0) it keeps the rows up to step `from`. */
+  constructor(readonly path: string, from: number) {
+    let keep = "";
+    if (from > 0) {
+      try {
+        const lines = Deno.readTextFileSync(path).split("\n");
+        if (lines[0] === LossLog.HEADER) {
+          keep = lines.slice(1).filter((l) => l !== "" && Number(l.split("\t")[0]) <= from)
+            .map((l) => l + "\n").join("");
+        }
+      } catch {
+        // no earlier log: start one
+      }
+    }
+    try {
+      this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
+      this.#write(LossLog.HEADER + "\n" + keep);
+    } catch (err) {
+      throw fileError("write the log", path, err);
+    }
+  }
+
+  #write(text: string): void {
+    const bytes = encoder.encode(text);
+    let done = 0;
+    while (done < bytes.length) done += this.#file.writeSync(bytes.subarray(done));
+  }
+
+  /** One step's row; numbers at full precision, so the log holds exactly what was computed. */
+  row(step: number, loss: number, lr: number, heldOut?: number): void {
+    if (this.failure !== undefined) return;
+    try {
+      this.#write(`${step + 1}\t${loss}\t${lr}\t${heldOut ?? ""}\n`);
+    } catch (err) {
+      this.failure = fileError("write the log", this.path, err).message;
+    }
+  }
+
+  /** Closes the file. */
+  close(): void {
+    this.#file.close();
+  }
+}
+
+/** Checks, before training, that the log can be written where asked and replaces nothing that
+ * matters. */
+export function checkLogPath(path: string, keep: Guarded[]): void {
+  checkPathArgument(path, "--log");
+  for (const name of ["read", "write"] as const) {
+    if (Deno.permissions.querySync({ name, path }).state !== "granted") {
+      throw new CliError(
+        `writing ${shown(path)} (--log) needs read and write permission: ` +
+          `add --allow-read --allow-write`,
+        1,
+      );
+    }
+  }
+  try {
+    const info = Deno.statSync(path);
+    if (info.isDirectory) {
+      throw new CliError(`cannot write the log ${shown(path)}: it is a directory`, 1);
+    }
+    if (!info.isFile) {
+      throw new CliError(`cannot write the log ${shown(path)}: not a regular file`, 1);
+    }
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    if (!(err instanceof Deno.errors.NotFound)) throw fileError("write the log", path, err);
+  }
+  for (const other of keep) {
+    if (replaces(path, other)) {
+      throw new CliError(
+        `--log ${shown(path)} would replace ${other.what}; choose another path`,
+        1,
+      );
+    }
+  }
+}

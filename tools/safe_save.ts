@@ -1,0 +1,222 @@
+/**
+ * The save that never clobbers: a temporary file beside the target, flushed and renamed into
+ * place, so an interrupted save leaves the old file whole; it never follows a planted link, never
+ * replaces what it must not (the training text, the log), and keeps the mode (and, where it may,
+ * the owner) of the file it replaces.
+ *
+ * @module
+ */
+
+import { fstatSync } from "node:fs";
+import { checkPathArgument, fileError, STDIN_PATHS } from "./files.ts";
+import { CliError, shown } from "./messages.ts";
+import { SignalWatch } from "./signals.ts";
+
+/** Where a save really writes: a symlink is followed to its target (which the save replaces,
+ * keeping the link), however many links deep. */
+function saveTarget(path: string): string {
+  let target = path;
+  for (let hops = 0; hops < 40; hops++) {
+    let info: Deno.FileInfo;
+    try {
+      info = Deno.lstatSync(target);
+    } catch (err) {
+      if (err instanceof Deno.errors.NotFound) return target;
+      throw fileError("save to", path, err);
+    }
+    if (!info.isSymlink) return target;
+    const link = Deno.readLinkSync(target);
+    target = link.startsWith("/") ? link : `${dirname(target)}/${link}`;
+  }
+  throw new CliError(`cannot save to ${shown(path)}: too many levels of symbolic links`, 1);
+}
+
+/** The directory part of a path, as `dirname(1)` gives it. */
+export function dirname(path: string): string {
+  const i = path.lastIndexOf("/");
+  return i < 0 ? "." : i === 0 ? "/" : path.slice(0, i);
+}
+
+/** A file that a save or a log must never replace: known by its path, or by its device and
+ * inode (what standard input reads from, which has no path to compare). */
+export interface Guarded {
+  /** How messages name it. */
+  what: string;
+  /** Its path, if it has one. */
+  path?: string;
+  /** Its device and inode, if known. */
+  id?: { dev: number; ino: number };
+}
+
+/** A file's device and inode, or undefined if it does not exist (or may not be looked at). */
+function identity(path: string): { dev: number; ino: number } | undefined {
+  if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") return undefined;
+  try {
+    const info = Deno.statSync(path);
+    return info.ino === null ? undefined : { dev: info.dev, ino: info.ino };
+  } catch {
+    return undefined;
+  }
+}
+
+/** The file standard input reads, when it is one (`< file`); a pipe or terminal has none. */
+function stdinIdentity(): { dev: number; ino: number } | undefined {
+  try {
+    const info = fstatSync(0);
+    return info.isFile() ? { dev: info.dev, ino: info.ino } : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/** A path made absolute, with the links of its directory resolved: two spellings of one place,
+ * even of a file that does not exist yet, come out equal. */
+function resolvedPath(path: string): string {
+  const name = path.slice(path.lastIndexOf("/") + 1);
+  let dir = dirname(path);
+  try {
+    if (Deno.permissions.querySync({ name: "read", path: dir }).state === "granted") {
+      dir = Deno.realPathSync(dir);
+    }
+  } catch {
+    // a directory that does not exist: the save will say so
+  }
+  if (!dir.startsWith("/")) dir = `${Deno.cwd()}/${dir}`;
+  return `${dir}/${name}`;
+}
+
+/** Whether writing `target` would replace the guarded file. */
+export function replaces(target: string, guarded: Guarded): boolean {
+  if (guarded.path !== undefined && resolvedPath(target) === resolvedPath(guarded.path)) {
+    return true;
+  }
+  const a = identity(target);
+  const b = guarded.id ?? (guarded.path === undefined ? undefined : identity(guarded.path));
+  return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
+}
+
+/** The training text as a guarded file: --input's file, the file behind standard input, or the
+ * bundled input.txt beside the script. */
+export function trainingText(input: string | undefined): Guarded {
+  if (input === undefined) {
+    const bundled = new URL("../input.txt", import.meta.url);
+    if (bundled.protocol !== "file:") return { what: "the training text" };
+    return { what: "the bundled training text", path: decodeURIComponent(bundled.pathname) };
+  }
+  if (STDIN_PATHS.has(input)) return { what: "the training text", id: stdinIdentity() };
+  return { what: "the training text", path: input };
+}
+
+/** Checks, before any training, that `path` can be saved, and returns where the save writes.
+ * `keep` lists files the save must never replace (the training text, the log). */
+export function checkSavePath(path: string, flag: string, keep: Guarded[]): string {
+  checkPathArgument(path, flag);
+  // Writing the temporary file and renaming it into place needs write permission on the
+  // directory's files, and read permission (Deno asks it for the rename's source).
+  const permitted = (p: string) =>
+    Deno.permissions.querySync({ name: "read", path: p }).state === "granted" &&
+    Deno.permissions.querySync({ name: "write", path: p }).state === "granted";
+  const needs = () =>
+    new CliError(
+      `saving ${shown(path)} (${flag}) needs read and write permission: ` +
+        `add --allow-read --allow-write`,
+      1,
+    );
+  if (!permitted(path)) throw needs();
+  const target = saveTarget(path);
+  const dir = dirname(target);
+  if (!permitted(target) || !permitted(`${dir}/.microgpt-probe.tmp`)) throw needs();
+  let info: Deno.FileInfo | undefined;
+  try {
+    info = Deno.statSync(target);
+  } catch (err) {
+    if (!(err instanceof Deno.errors.NotFound)) throw fileError("save to", path, err);
+  }
+  if (info !== undefined) {
+    if (info.isDirectory) throw new CliError(`cannot save to ${shown(path)}: it is a directory`, 1);
+    if (!info.isFile) {
+      const kind = info.isFifo ? "a FIFO" : info.isSocket ? "a socket" : "a device";
+      throw new CliError(`cannot save to ${shown(path)}: it is ${kind}, not a regular file`, 1);
+    }
+  }
+  for (const other of keep) {
+    if (replaces(target, other)) {
+      throw new CliError(
+        `${flag} ${shown(path)} would replace ${other.what}; choose another path`,
+        1,
+      );
+    }
+  }
+  // Probe the directory the way the save will use it.
+  const probe = createTemp(dir, path);
+  probe.file.close();
+  Deno.removeSync(probe.path);
+  return target;
+}
+
+/** A new, empty temporary file beside `dir`'s files: an unpredictable name, created only if
+ * nothing (not even a dangling link) has that name, so it can never be someone else's file. */
+function createTemp(dir: string, forPath: string): { path: string; file: Deno.FsFile } {
+  for (let attempt = 0;; attempt++) {
+    const bytes = crypto.getRandomValues(new Uint8Array(8));
+    const name = `.microgpt-${
+      Array.from(bytes, (b) => b.toString(16).padStart(2, "0")).join("")
+    }.tmp`;
+    const path = `${dir}/${name}`;
+    try {
+      return { path, file: Deno.openSync(path, { write: true, createNew: true, mode: 0o666 }) };
+    } catch (err) {
+      if (err instanceof Deno.errors.AlreadyExists && attempt < 10) continue;
+      throw fileError("save to", forPath, err);
+    }
+  }
+}
+
+/** Writes `text` to `target` through a temporary file in the same directory, renamed into place
+ * once complete and on disk, so that an interrupted save leaves the old file whole. The new file
+ * takes the old one's mode and, where allowed, its owner. `watch` hears the temporary file's name
+ * while it exists, so that a second Ctrl-C can remove it. */
+export function saveText(
+  target: string,
+  shownPath: string,
+  text: string,
+  watch?: SignalWatch,
+): void {
+  const { path: tmp, file } = createTemp(dirname(target), shownPath);
+  watch?.saving(tmp);
+  try {
+    try {
+      const bytes = new TextEncoder().encode(text);
+      let done = 0;
+      while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+      file.syncSync();
+    } finally {
+      file.close();
+    }
+    let old: Deno.FileInfo | undefined;
+    try {
+      old = Deno.statSync(target);
+    } catch {
+      // a new file: the umask decides its mode
+    }
+    if (old !== undefined) {
+      // The owner first: changing it clears the set-user-id and set-group-id bits.
+      try {
+        if (old.uid !== null && old.gid !== null) Deno.chownSync(tmp, old.uid, old.gid);
+      } catch {
+        // only the superuser may give a file away; the mode is kept all the same
+      }
+      if (old.mode !== null) Deno.chmodSync(tmp, old.mode & 0o7777);
+    }
+    Deno.renameSync(tmp, target);
+  } catch (err) {
+    try {
+      Deno.removeSync(tmp);
+    } catch {
+      // already gone
+    }
+    throw fileError("save to", shownPath, err);
+  } finally {
+    watch?.saving(null);
+  }
+}
