@@ -24,6 +24,7 @@ import {
 } from "./microgpt.ts";
 import { initWeights } from "./tools/engine.ts";
 import * as fast from "./microgpt_fast.ts";
+import { CLI, FAST, runScript, SCRIPT } from "./tools/testing.ts";
 
 const cfg: Config = { ...DEFAULTS };
 
@@ -263,4 +264,28 @@ Deno.test("both engines see the same attention weights, every row summing to 1",
       }
     }
   }
+});
+
+// --- Both engines on the command line (needs -P) ---------------------------------------
+
+Deno.test({
+  name: "cli: microgpt_fast.ts prints byte for byte what microgpt.ts prints",
+  ignore: !CLI,
+  fn: async () => {
+    const cases = [
+      [],
+      ["--seed", "5", "--n-layer", "2", "--block-size", "12", "--steps", "60", "--lr", "0.005"],
+      ["--steps", "80", "--temperature", "0", "--samples", "3"],
+      ["--steps", "50", "--prefix", "ka", "--explain", "--temperature", "1.3"],
+      ["--n-embd", "8", "--n-head", "2", "--steps", "40", "--samples", "30"],
+      ["--steps", "60", "--attention", "--embeddings", "--holdout", "300"],
+      ["--steps", "30", "--n-embd", "12"], // an error: the same one line, the same exit code
+    ];
+    for (const args of cases) {
+      const [a, b] = await Promise.all([runScript(SCRIPT, args), runScript(FAST, args)]);
+      assert.equal(b.code, a.code, args.join(" "));
+      assert.equal(b.stdout, a.stdout, args.join(" "));
+      assert.equal(b.stderr, a.stderr, args.join(" "));
+    }
+  },
 });

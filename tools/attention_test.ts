@@ -1,0 +1,80 @@
+// Tests for attention.ts. The ones that spawn the scripts need run/read/write: they run under
+// `deno test -P` and are ignored (listed as such) otherwise.
+
+import assert from "node:assert/strict";
+import { DEFAULTS, Random, sample } from "../microgpt.ts";
+import { attentionMap, describeAttention } from "./attention.ts";
+import { assertClose, CLI, cli, type Result, smallTrained, stepLines, tmp } from "./testing.ts";
+
+const cfg = { ...DEFAULTS };
+
+Deno.test("attention weights of every position sum to 1, and the map draws one row per position", () => {
+  const { model, tok } = smallTrained(100);
+  const maps: number[][][][] = [];
+  const name = sample(model, tok, new Random(4), 0.5, "", {
+    onAttention: (pos, li, h, w) => {
+      ((maps[li] ??= [])[h] ??= [])[pos] = w;
+    },
+  });
+  const rows = maps[0][0];
+  assert.equal(rows.length, Math.min(name.length + 1, cfg.blockSize));
+  for (const head of maps[0]) {
+    head.forEach((w, pos) => {
+      assert.equal(w.length, pos + 1); // a position sees itself and the past, nothing later
+      assertClose(w.reduce((a, b) => a + b, 0), 1, 1e-12);
+    });
+  }
+  const lines = attentionMap(0, 0, ["<s>", ...name].slice(0, rows.length), rows);
+  assert.equal(lines.length, rows.length + 3);
+  assert(lines.every((l) => [...l].length <= 36)); // two maps side by side fit 80 columns
+});
+
+Deno.test("the attention pattern is named when it is clear", () => {
+  const oneHot = (n: number, pick: (t: number) => number) =>
+    Array.from(
+      { length: n },
+      (_, t) => Array.from({ length: t + 1 }, (_, s) => (s === pick(t) ? 1 : 0)),
+    );
+  assert.equal(
+    describeAttention(oneHot(6, (t) => Math.max(0, t - 1))),
+    "mostly the previous character",
+  );
+  assert.equal(describeAttention(oneHot(6, (t) => t)), "mostly itself");
+  assert.equal(describeAttention(oneHot(6, () => 0)), "mostly the start");
+  const even = Array.from({ length: 6 }, (_, t) => new Array(t + 1).fill(1 / (t + 1)));
+  assert.equal(describeAttention(even), "spread evenly over the past");
+  // Two back: no candidate reaches half, and far from even.
+  assert.equal(describeAttention(oneHot(6, (t) => Math.max(0, t - 2))), undefined);
+});
+
+Deno.test({
+  name: "cli: --attention, --embeddings and --log draw what they promise and change no draw",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "200", "--samples", "5"];
+    const plain = await cli(args, []);
+    const log = `${tmp}/loss.tsv`;
+    const seen = await cli([...args, "--attention", "--embeddings", "--log", log]);
+    assert.equal(seen.code, 0, seen.stderr);
+    const samples = (r: Result) => r.stdout.split("\n").filter((l) => l.startsWith("sample"));
+    assert.deepEqual(samples(seen), samples(plain));
+    assert.deepEqual(stepLines(seen.stdout), stepLines(plain.stdout));
+    // The maps come right after the first sample: one per head, rows as long as the sample.
+    const after = seen.stdout.split("sample  1: ")[1];
+    const first = after.split("\n")[0];
+    assert.match(after, /^[^\n]*\n--- attention of sample 1/);
+    for (let h = 0; h < 4; h++) assert.match(seen.stdout, new RegExp(`layer 0, head ${h}`));
+    const rows = after.split("sample  2")[0].split("\n").filter((l) =>
+      /^ *(<s>|[a-z-]) [░▒▓█]/.test(l)
+    );
+    assert.equal(rows.length, 2 * Math.min(first.length + 1, 16)); // two rows of two maps
+    assert(after.split("sample  2")[0].split("\n").every((l) => [...l].length <= 80));
+    assert.match(seen.stdout, /--- token embeddings \(wte\)/);
+    assert.match(seen.stdout, /^nearest to e: /m);
+    // The log: a header and one row per step, numbers at full precision.
+    const rowsOfLog = Deno.readTextFileSync(log).trimEnd().split("\n");
+    assert.equal(rowsOfLog[0], "step\tloss\tlearning_rate\theld_out_loss");
+    assert.equal(rowsOfLog.length, 201);
+    assert.deepEqual(rowsOfLog[1].split("\t").slice(0, 3), ["1", "3.461323030236502", "0.01"]);
+  },
+});

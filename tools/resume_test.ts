@@ -1,0 +1,199 @@
+// Tests for resume.ts. The ones that spawn the scripts need run/read/write: they run under
+// `deno test -P` and are ignored (listed as such) otherwise.
+
+import assert from "node:assert/strict";
+import {
+  CLI,
+  cli,
+  FAST,
+  file,
+  fullDefault,
+  inference,
+  interrupted,
+  refused,
+  runScript,
+  SCRIPT,
+  stepLines,
+  tmp,
+} from "./testing.ts";
+
+Deno.test({
+  name: "cli: Ctrl-C saves, and --resume prints exactly the uninterrupted run's lines (graph)",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/ctrl-c.json`;
+    const run = await interrupted(
+      SCRIPT,
+      ["--save", ckpt],
+      "SIGINT",
+      (out) => /step {2}4\d\d \//.test(out),
+    );
+    assert.equal(run.status.code, 130);
+    assert.equal(run.status.signal, null); // it exited by itself, after saving
+    const m = run.stderr.match(
+      /^stopped by SIGINT after step (\d+) of 1000; saved (.*); resume with: (.*)$/m,
+    );
+    assert(m !== null, run.stderr);
+    const step = Number(m[1]);
+    assert(step > 400 && step < 1000, `stopped at ${step}`);
+    assert.equal(
+      m[3],
+      `deno run --allow-read --allow-write microgpt.ts --resume ${ckpt} --save ${ckpt}`,
+    );
+    assert.equal(stepLines(run.stdout).length, step);
+    const resumed = await cli(["--resume", ckpt, "--save", ckpt]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const full = await fullDefault();
+    assert.deepEqual(resumed.stdout.split("\n").slice(0, 3), full.stdout.split("\n").slice(0, 3));
+    assert.deepEqual(
+      [...stepLines(run.stdout), ...stepLines(resumed.stdout)],
+      stepLines(full.stdout),
+    );
+    assert.equal(inference(resumed.stdout), inference(full.stdout));
+    // The finished checkpoint resumes to the samples alone.
+    const again = await cli(["--resume", ckpt]);
+    assert.deepEqual(stepLines(again.stdout), []);
+    assert.equal(inference(again.stdout), inference(full.stdout));
+  },
+});
+
+Deno.test({
+  name: "cli: checkpoints move between engines mid-run and resume byte for byte",
+  ignore: !CLI,
+  fn: async () => {
+    const full = await runScript(FAST, ["--steps", "2600", "--samples", "5"]);
+    // microgpt_fast.ts, signalled while it waits on a full pipe; microgpt.ts finishes the run.
+    const a = `${tmp}/fast-to-graph.json`;
+    const run = await interrupted(
+      FAST,
+      ["--steps", "2600", "--samples", "5", "--save", a],
+      "SIGTERM",
+      (out) => out.includes("step "),
+      800,
+    );
+    assert.equal(run.status.code, 143, run.stderr);
+    const at = Number(run.stderr.match(/after step (\d+) of 2600/)?.[1]);
+    assert(at > 0 && at < 2600, run.stderr);
+    const graph = await cli(["--resume", a]);
+    assert.deepEqual(
+      [...stepLines(run.stdout), ...stepLines(graph.stdout)],
+      stepLines(full.stdout),
+    );
+    assert.equal(inference(graph.stdout), inference(full.stdout));
+    // microgpt.ts, stopped by SIGHUP; microgpt_fast.ts finishes it.
+    const b = `${tmp}/graph-to-fast.json`;
+    const fullGraph = await fullDefault();
+    const run2 = await interrupted(
+      SCRIPT,
+      ["--save", b],
+      "SIGHUP",
+      (out) => /step {2}2\d\d \//.test(out),
+    );
+    assert.equal(run2.status.code, 129, run2.stderr);
+    const fast = await runScript(FAST, ["--resume", b], ["--allow-read"]);
+    assert.deepEqual(
+      [...stepLines(run2.stdout), ...stepLines(fast.stdout)],
+      stepLines(fullGraph.stdout),
+    );
+    assert.equal(inference(fast.stdout), inference(fullGraph.stdout));
+  },
+});
+
+Deno.test({
+  name: "cli: with --save-every, a SIGKILL loses only the steps since the last checkpoint",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/killed.json`;
+    const args = ["--steps", "2600", "--samples", "5", "--save", ckpt, "--save-every", "250"];
+    const run = await interrupted(FAST, args, "SIGKILL", (out) => out.includes("step "), 800);
+    assert.equal(run.status.signal, "SIGKILL");
+    const saved = JSON.parse(Deno.readTextFileSync(ckpt));
+    const step = saved.training.step;
+    assert(step % 250 === 0 && step > 0 && step < 2600, `checkpoint at ${step}`);
+    assert([...Deno.readDirSync(tmp)].every((e) => !e.name.endsWith(".tmp")));
+    for (const script of [SCRIPT, FAST]) {
+      const resumed = await runScript(script, ["--resume", ckpt], ["--allow-read"]);
+      const full = await runScript(FAST, ["--steps", "2600", "--samples", "5"]);
+      const joined = [...stepLines(run.stdout).slice(0, step), ...stepLines(resumed.stdout)];
+      assert.deepEqual(joined, stepLines(full.stdout));
+      assert.equal(inference(resumed.stdout), inference(full.stdout));
+    }
+  },
+});
+
+Deno.test({
+  name: "cli: --resume refuses another text, a contradicting flag, or a file that is no checkpoint",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/short.json`;
+    assert.equal((await cli(["--steps", "20", "--samples", "0", "--save", ckpt])).code, 0);
+    const other = file("other-names.txt", "anna\nbob\n");
+    await refused(
+      ["--resume", ckpt, "--input", other],
+      1,
+      /trained on another text \(8422 documents.*\(2 documents/,
+    );
+    await refused(
+      ["--resume", ckpt, "--n-layer", "2"],
+      1,
+      /--n-layer 2 contradicts .*trained with --n-layer 1/,
+    );
+    await refused(
+      ["--resume", ckpt, "--lr", "0.02"],
+      1,
+      /--lr 0.02 contradicts .*trained with --lr 0.01/,
+    );
+    await refused(["--resume", ckpt, "--steps", "30"], 1, /--steps 30 contradicts .*--steps 20/);
+    // The same values are no contradiction, and sampling flags may change.
+    const ok = await cli([
+      "--resume",
+      ckpt,
+      "--lr",
+      "0.01",
+      "--samples",
+      "2",
+      "--temperature",
+      "0",
+    ]);
+    assert.equal(ok.code, 0, ok.stderr);
+    assert.equal(ok.stdout.split("\n").filter((l) => l.startsWith("sample")).length, 2);
+    // A version 1 save has weights, not a run to continue.
+    const v1 = JSON.parse(Deno.readTextFileSync(ckpt));
+    v1.version = 1;
+    for (const key of ["training", "sampling", "adam", "random", "data"]) delete v1[key];
+    const old = file("v1.json", JSON.stringify(v1));
+    await refused(["--resume", old], 1, /does not record where its run stopped.*--load/);
+    assert.equal((await cli(["--load", old, "--steps", "0", "--samples", "1"])).code, 0);
+    await refused(["--resume", ckpt, "--load", ckpt], 2, /do not go together/);
+    await refused(["--save-every", "5"], 2, /--save-every needs --save/);
+  },
+});
+
+Deno.test({
+  name: "cli: the printed resume command works for a path that starts with a dash",
+  ignore: !CLI,
+  fn: async () => {
+    const dir = `${tmp}/dash`;
+    Deno.mkdirSync(dir);
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", "--allow-read", "--allow-write", SCRIPT, "--save=-ck.json", "--samples", "2"],
+      cwd: dir,
+      stdout: "null",
+      stderr: "piped",
+    }).spawn();
+    await new Promise((r) => setTimeout(r, 1500));
+    run.kill("SIGINT");
+    const out = await run.output();
+    const stderr = new TextDecoder().decode(out.stderr);
+    const command = stderr.match(/resume with: (.*)$/m)?.[1];
+    assert(command !== undefined, stderr);
+    assert.match(command, /--resume=-ck\.json --save=-ck\.json/);
+    const again = await new Deno.Command("sh", {
+      args: ["-c", command.replace(/^deno /, `"${Deno.execPath()}" `)],
+      cwd: dir,
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(again.code, 0, new TextDecoder().decode(again.stderr));
+  },
+});
