@@ -9,14 +9,20 @@
  *
  * How to read it. **Part I is the complete algorithm**, in microgpt.py's order: dataset,
  * tokenizer, autograd, parameters, the model, training, inference. A line says where it ends.
- * **Part II is the tools** around it: the command line, saving and loading, instruments, the run.
- * An **appendix** reproduces the bits of Python that the numbers depend on (its random number
- * generator, `str.strip`, `%.4f`). Everything else is just efficiency: microgpt_fast.ts computes
- * the same model, bit for bit, on typed arrays.
+ * Then **`main()`** is microgpt.py's script — seed, read, shuffle, the three header lines, the
+ * training loop, the sampling loop — and it is what `deno run microgpt.ts` runs. An **appendix**
+ * reproduces the bits of Python that the numbers depend on (its random number generator,
+ * `str.strip`, `%.4f`, `print`). The file's only import is the bundled input.txt: copied alone
+ * beside it, it runs.
+ *
+ * Everything a flag brings (the command line, saving and resuming, the instruments) lives in the
+ * tools/ folder beside this file, reached only when a flag is given. Everything else is just
+ * efficiency: microgpt_fast.ts computes the same model, bit for bit, on typed arrays.
  *
  * @example Train on the bundled names and invent new ones (no permission flags needed)
  * ```sh
  * deno run microgpt.ts
+ * deno run microgpt.ts --help    # any flag: the command line of tools/cli.ts
  * ```
  *
  * @example Use the pieces from another script
@@ -31,6 +37,8 @@
  *
  * @module
  */
+
+import bundledInput from "./input.txt" with { type: "text" };
 
 // =============================================================================================
 // PART I — THE ALGORITHM
@@ -407,7 +415,7 @@ export function emptyCache(nLayer: number): KVCache {
  * and attention looks only at what the caches hold: the current position and those before it.
  * That is what makes attention causal — the future has not been computed yet, so no mask is
  * needed — and it is why sampling does not recompute earlier positions. `observe`, if given,
- * sees each head's attention weights (for the pictures of Part II). */
+ * sees each head's attention weights (for the pictures the tools draw). */
 export function gpt(
   model: Model,
   tokenId: number,
@@ -530,7 +538,7 @@ export function forwardLoss(model: Model, tokens: number[]): Value {
 }
 
 /** The training loop: steps `from` … numSteps−1, one document each; `onStep` hears each loss
- * (Part II prints microgpt.py's step line through it) and may stop the loop by returning false.
+ * (main() prints microgpt.py's step line through it) and may stop the loop by returning false.
  * Returns the steps done. */
 export function train(
   model: Model,
@@ -575,7 +583,7 @@ export interface Draw {
   drawn: number;
 }
 
-/** Optional eyes on one sample (for the instruments of Part II); watching changes no draw. */
+/** Optional eyes on one sample (for the tools' instruments); watching changes no draw. */
 export interface SampleWatch {
   /** Sees every draw. */
   onDraw?: (draw: Draw) => void;
@@ -634,7 +642,7 @@ export function argmax(xs: ArrayLike<number>): number {
 }
 
 /** The sampling loop: invents `numSamples` documents one after the other, from the same random
- * stream; `onSample` hears each (Part II prints microgpt.py's sample line through it) and may stop
+ * stream; `onSample` hears each (main() prints microgpt.py's sample line through it) and may stop
  * the loop by returning false; `watchFor(i)` may put eyes on sample i. */
 export function generate(
   model: Model,
@@ -652,17 +660,34 @@ export function generate(
 }
 
 // =============================================================================================
-// The algorithm ends here. A run strings it together in microgpt.py's order — seed the
-// generator, parseDocs, shuffle, Tokenizer, initModel, train (printing a step line per step),
-// generate (printing a line per sample) — and Part II's run() does exactly that, with the tools
-// around it: the command line, saving and loading, the instruments, and engines (initWeights
-// makes initModel's draws as plain numbers, for either engine). An appendix of Python
-// compatibility (the random generator, str.strip, %.4f) makes every printed number microgpt.py's.
+// The algorithm ends here. What follows runs it: main() is microgpt.py's script, the appendix
+// makes its numbers CPython's, and the entry at the end starts it.
 // =============================================================================================
 
-/** microgpt.py's step line; "\r" rewrites it in place in a terminal, so the loss visibly falls. */
+/** microgpt.py's script: what `deno run microgpt.ts` runs. It needs no permission, and prints
+ * exactly what microgpt.py prints. (With any flag, tools/cli.ts runs instead, with the command
+ * line around the same steps.) */
+export function main(): void {
+  const cfg = DEFAULTS;
+  const rng = new Random(cfg.seed); // let there be order among chaos
+  const docs = parseDocs(bundledInput);
+  rng.shuffle(docs);
+  print(`num docs: ${docs.length}`);
+  const tok = new Tokenizer(docs);
+  print(`vocab size: ${tok.vocabSize}`);
+  const model = initModel(cfg, tok.vocabSize, rng);
+  print(`num params: ${model.params.length}`);
+  const adam = new Adam(model.params.length, cfg);
+  train(model, adam, docs, tok, (step, loss) => print(stepLine(step, cfg.numSteps, loss), "\r"));
+  // Inference: may the model babble back to us
+  print("\n--- inference (new, hallucinated names) ---");
+  generate(model, tok, rng, "", (i, doc) => print(`sample ${padInt(i + 1, 2)}: ${doc}`));
+}
+
+/** microgpt.py's step line (0-based `step`), printed with `end="\r"`: in a terminal each line
+ * overwrites the last, so the loss visibly falls. */
 export function stepLine(step: number, numSteps: number, loss: number): string {
-  return `step ${padInt(step + 1, 4)} / ${padInt(numSteps, 4)} | loss ${formatFixed4(loss)}\r`;
+  return `step ${padInt(step + 1, 4)} / ${padInt(numSteps, 4)} | loss ${formatFixed4(loss)}`;
 }
 
 // =============================================================================================
@@ -690,7 +715,7 @@ export function pyStrip(s: string): string {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Printing numbers as Python's f-strings do.
+// Printing as Python prints: numbers as its f-strings format them, lines as print() ends them.
 
 /** Python's `f"{x:.4f}"`: the exact binary value rounded to 4 decimals, ties to even.
  * (`toFixed` rounds exact ties away from zero; they occur only at odd multiples of 1/32.) */
@@ -706,6 +731,14 @@ export function formatFixed4(x: number): string {
 /** Python's `f"{n:{width}d}"`: right-aligned in `width` columns. */
 export function padInt(n: number, width: number): string {
   return String(n).padStart(width, " ");
+}
+
+/** Python's `print(text, end=end)`, to stdout; a write may take only part of the bytes, so it
+ * writes until all are out. */
+export function print(text: string, end = "\n"): void {
+  const bytes = new TextEncoder().encode(text + end);
+  let done = 0;
+  while (done < bytes.length) done += Deno.stdout.writeSync(bytes.subarray(done));
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -877,7 +910,35 @@ export class Random {
   }
 }
 
-// No top-level await: tools/cli.ts imports this module back, and would wait for it forever.
+// =============================================================================================
+// The entry. With no flags, main(): what a reader reads is what runs. With any flag, the command
+// line of tools/cli.ts, through a dynamic import of a literal path, which needs no permission and
+// is never loaded without flags. No top-level await: tools/cli.ts imports this module back, and
+// an awaiting module would wait for it forever.
+
 if (import.meta.main) {
-  import("./tools/cli.ts").then((cli) => cli.main(Deno.args)).then(Deno.exit);
+  if (Deno.args.length === 0) runMain();
+  else import("./tools/cli.ts").then((cli) => cli.main(Deno.args), noTools).then(Deno.exit);
+}
+
+/** main(), with a failure to write (a closed pipe, a full disk) told in one line, not a trace. */
+function runMain(): void {
+  try {
+    main();
+  } catch (err) {
+    console.error(`error: could not write to stdout (${(err as Error).message})`);
+    Deno.exit(1);
+  }
+}
+
+/** A copy of microgpt.ts without its tools/ folder runs main(), but has no flags to offer: that
+ * is one line and exit code 2. Any other failure to load the tools is a bug, and is rethrown. */
+function noTools(err: unknown): number {
+  const { code, message } = err as { code?: string; message?: string };
+  if (code !== "ERR_MODULE_NOT_FOUND" || !String(message).includes("/tools/cli.ts")) throw err;
+  console.error(
+    "error: flags need the tools/ folder that comes with microgpt.ts; " +
+      "without it, run microgpt.ts with no flags",
+  );
+  return 2;
 }

@@ -28,7 +28,16 @@ import {
   train,
   Value,
 } from "./microgpt.ts";
-import { assertClose, bitsHash, CLI, cli, smallTrained } from "./tools/testing.ts";
+import {
+  assertClose,
+  bitsHash,
+  CLI,
+  fullDefault,
+  runScript,
+  SCRIPT,
+  smallTrained,
+  tmp,
+} from "./tools/testing.ts";
 
 /** microgpt.py's default run (CPython 3.11): its first 50 losses in full and its 20 names. */
 const GOLDEN_LOSSES: number[] = golden.losses;
@@ -431,7 +440,7 @@ Deno.test({
   name: "cli: the default run prints microgpt.py's header, 1000 steps and 20 names",
   ignore: !CLI,
   fn: async () => {
-    const r = await cli([], []);
+    const r = await fullDefault();
     assert.deepEqual(r.code, 0);
     const lines = r.stdout.split(/[\r\n]/);
     assert.deepEqual(lines.slice(0, 4), [
@@ -443,5 +452,77 @@ Deno.test({
     assert(r.stdout.includes("step 1000 / 1000 | loss 2.1095\r\n--- inference"));
     const names = lines.filter((l) => l.startsWith("sample")).map((l) => l.slice(11));
     assert.deepEqual(names, GOLDEN_NAMES);
+    assert.equal(r.stderr, ""); // the extras on stderr come with flags
+  },
+});
+
+Deno.test({
+  name: "cli: copied alone with input.txt it runs main(); a flag there gets one line, exit 2",
+  ignore: !CLI,
+  fn: async () => {
+    const alone = `${tmp}/alone`;
+    Deno.mkdirSync(alone);
+    for (const name of ["microgpt.ts", "input.txt"]) {
+      Deno.copyFileSync(new URL(`./${name}`, import.meta.url), `${alone}/${name}`);
+    }
+    const full = await fullDefault();
+    const r = await runScript(`${alone}/microgpt.ts`, []);
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout, full.stdout);
+    assert.equal(r.stderr, "");
+    const flagged = await runScript(`${alone}/microgpt.ts`, ["--steps", "5"]);
+    assert.equal(flagged.code, 2);
+    assert.equal(flagged.stdout, "");
+    assert.equal(
+      flagged.stderr,
+      "error: flags need the tools/ folder that comes with microgpt.ts; " +
+        "without it, run microgpt.ts with no flags\n",
+    );
+    // With no flags the tools are never loaded: a tools/cli.ts that fails to load changes nothing.
+    Deno.mkdirSync(`${alone}/tools`);
+    Deno.writeTextFileSync(`${alone}/tools/cli.ts`, `throw new Error("the tools were loaded");\n`);
+    const again = await runScript(`${alone}/microgpt.ts`, []);
+    assert.equal(again.code, 0, again.stderr);
+    assert.equal(again.stdout, full.stdout);
+  },
+});
+
+Deno.test({
+  name: "cli: microgpt.ts imports only input.txt; the tools hang from one dynamic edge, no cycle",
+  ignore: !CLI,
+  fn: async () => {
+    const out = await new Deno.Command(Deno.execPath(), {
+      args: ["info", "--json", SCRIPT],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    assert.equal(out.code, 0, new TextDecoder().decode(out.stderr));
+    const info = JSON.parse(new TextDecoder().decode(out.stdout));
+    const root = new URL(".", import.meta.url).href;
+    const name = (url: string) => url.replace(root, "");
+    const statics = new Map<string, string[]>();
+    const dynamic: string[][] = [];
+    for (const module of info.modules) {
+      const from = name(module.specifier);
+      statics.set(from, []);
+      for (const dep of module.dependencies ?? []) {
+        const to = name(dep.code?.specifier ?? dep.type?.specifier ?? "");
+        if (dep.isDynamic === true) dynamic.push([from, to]);
+        else statics.get(from)!.push(to);
+      }
+    }
+    assert.deepEqual(dynamic, [["microgpt.ts", "tools/cli.ts"]]);
+    assert.deepEqual(statics.get("microgpt.ts"), ["input.txt"]);
+    assert(statics.has("tools/run.ts") && statics.has("tools/checkpoint.ts"), "the tools are seen");
+    // A depth-first walk of the static edges: reaching a module still on the path is a cycle.
+    const state = new Map<string, "open" | "done">();
+    const walk = (m: string, path: string[]): void => {
+      if (state.get(m) === "done") return;
+      assert.notEqual(state.get(m), "open", `import cycle: ${[...path, m].join(" -> ")}`);
+      state.set(m, "open");
+      for (const next of statics.get(m) ?? []) walk(next, [...path, m]);
+      state.set(m, "done");
+    };
+    for (const m of statics.keys()) walk(m, []);
   },
 });

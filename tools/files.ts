@@ -8,7 +8,10 @@
 import { parseDocs } from "../microgpt.ts";
 import { MAX_DOCS, MAX_INPUT_BYTES } from "./limits.ts";
 import { CliError, escapeControls, isControl, shown, usageError } from "./messages.ts";
-import bundledInput from "../input.txt" with { type: "text" };
+import bundled from "../input.txt" with { type: "text" };
+
+/** The training text that comes with microgpt.ts (its input.txt): 8,422 names, one per line. */
+export const bundledInput: string = bundled;
 
 /** Paths that name standard input. Deno treats /dev/stdin as a device needing --allow-all, so
  * these are read as "-" is: from the process's own standard input, which needs no permission. */

@@ -28,7 +28,7 @@ export function terminalStepLine(
   const perStep = elapsedMs / stepsTimed;
   const left = perStep * (numSteps - step - 1);
   const ms = perStep < 10 ? perStep.toFixed(2) : perStep.toFixed(0);
-  return stepLine(step, numSteps, loss).slice(0, -1) +
+  return stepLine(step, numSteps, loss) +
     ` | ${duration(elapsedMs)}, ${ms} ms/step, ${duration(left)} left\x1b[K\r`;
 }
 

@@ -150,7 +150,7 @@ export async function run(
           : `try a lower --lr (it is ${cfg.learningRate})`;
         throw new CliError(`the loss became ${loss} at step ${step + 1}; ${cause}`, 1);
       }
-      if (!io.terminal) io.out(stepLine(step, cfg.numSteps, loss));
+      if (!io.terminal) io.out(stepLine(step, cfg.numSteps, loss) + "\r");
       else {
         // A terminal shows the line, not the stream: rewriting it a few dozen times a second is
         // enough, and spares a fast engine the cost of drawing every step.

@@ -12,7 +12,7 @@ Deno.test({
     for (const [signal, code] of Object.entries(codes)) {
       const run = await interrupted(
         SCRIPT,
-        [],
+        ["--steps", "1000"],
         signal as Deno.Signal,
         (out) => out.includes("step  10"),
       );
@@ -72,5 +72,15 @@ Deno.test({
     assert.equal(status.signal, "SIGINT"); // nothing to save yet: the default action
     assert.equal(await stdout, "");
     assert.equal(await stderr, "");
+  },
+});
+
+Deno.test({
+  name: "cli: with no flags, microgpt.ts is microgpt.py's script: a signal ends it at once",
+  ignore: !CLI,
+  fn: async () => {
+    const run = await interrupted(SCRIPT, [], "SIGINT", (out) => out.includes("step  10"));
+    assert.equal(run.status.signal, "SIGINT");
+    assert.equal(run.stderr, "");
   },
 });
