@@ -4,10 +4,22 @@
  *
  * microgpt.ts makes every scalar a node of a graph and lets `backward()` find the gradients.
  * Here the weights, their gradients, Adam's moments and the activations are flat
- * `Float64Array`s, and the backward pass is written out: next to each step of the forward pass,
- * a comment derives its gradient. No graph is built and nothing is sorted, so a training step
- * costs a few hundred microseconds at microgpt.py's settings and its memory stays flat at
- * bigger ones.
+ * `Float64Array`s, and the backward pass is written out, each step beside its forward step. No
+ * graph is built and nothing is sorted, so a training step costs a few hundred microseconds at
+ * microgpt.py's settings and its memory stays flat at bigger ones.
+ *
+ * Read it for the math first. Each backward function opens with "The math": its gradient
+ * derived as a textbook derives it, with the chain rule on vectors and matrices. The output's is
+ * the famous one: softmax followed by cross-entropy gives d(loss)/d(logits) = p − onehot(target),
+ * divided by n, the number of positions averaged. Then come RMSNorm's Jacobian, attention's
+ * softmax backward, the ReLU's gate, the transposed matrices of each `linear`, and Adam's
+ * update. Those formulas are what the code computes, but not how: a second, shorter part, "How
+ * the code keeps the graph's order", says why. Evaluated as written, the formulas agree with the
+ * graph's gradients to about 1e-15 of their size but differ in the last bits of most of them,
+ * and the contract is every bit. So the code computes p − onehot the long way, as the graph
+ * does: product by product through the log, the division by the total, the total's sum, each
+ * exp and the max shift, adding the products in the graph's order, because floating-point
+ * addition is not associative.
  *
  * It prints exactly what microgpt.ts prints (and so what microgpt.py prints), because every
  * number is computed with the same floating-point operations in the same order:
@@ -194,10 +206,19 @@ class Scratch {
 }
 
 // ---------------------------------------------------------------------------------------------
-// The gradient's order. microgpt.ts's backward() walks the graph depth-first from the loss, and
-// a value's gradient collects its users' terms in the reverse of the order in which that walk
-// finishes the users. Floating-point addition is not associative, so that order is part of the
-// result. Three facts settle it everywhere below:
+// The backward pass: the math, then the order.
+//
+// The math. Writing dX for d(loss)/dX, the gradient flows from the loss down by the chain rule:
+// if y = f(x), then dx = J_fᵀ·dy, J_f being f's Jacobian, and a value used in several places
+// sums the dx each use gives it. Each backward function below opens with its own f worked out,
+// in the notation of a textbook (· a product or a matrix-vector product, ᵀ a transpose, ⊙ an
+// elementwise product, 1[…] is 1 where […] holds, else 0).
+//
+// The order. The code computes those formulas, but term by term as the graph does, since only
+// the graph's order gives the graph's bits. microgpt.ts's backward() walks the graph depth-first
+// from the loss, and a value's gradient collects its users' terms in the reverse of the order in
+// which that walk finishes the users. Floating-point addition is not associative, so that order
+// is part of the result. Three facts settle it everywhere below:
 //
 // - The loss is ((l_0 + l_1) + …)·(1/n), and the walk enters l_0 first: everything position 0
 //   computes is finished first, then what position 1 adds, and so on. A value used by several
@@ -259,9 +280,21 @@ function linear(
   }
 }
 
-/** One row of `linear`, backward. out_r is a chain of adds, which pass d(out_r) = `gr` on
- * unchanged to each product w[r][c]·x[c]; a product's local gradients are the other factor, so
- * x[c] gets w[r][c]·gr and the weight gets x[c]·gr. */
+/** One row of `linear`, backward, given d(out_r) = `gr`: adds row r's terms to d(x) in `gx` and
+ * to d(w) in `g`.
+ *
+ * The math. out = W·x, that is out_r = Σ_c W_rc·x_c, so ∂out_r/∂x_c = W_rc and
+ * ∂out_r/∂W_rc = x_c. Summed over the rows:
+ *
+ *     dx = Wᵀ·dout        (dx_c = Σ_r W_rc·dout_r: each input collects from every row)
+ *     dW = dout·xᵀ        (dW_rc = dout_r·x_c: an outer product, once per position)
+ *
+ * This function is one row's share of both: dx_c += W_rc·dout_r, dW_rc += x_c·dout_r.
+ *
+ * How the code keeps the graph's order. out_r is a chain of adds, which pass `gr` on unchanged
+ * to each product node w[r][c]·x[c]; a product's local gradients are the other factor, so the
+ * graph's terms are the textbook's, w[r][c]·gr and x[c]·gr. What remains is the order of the
+ * rows in Σ_r, which the caller sets. */
 function linearRowBackward(
   w: Float64Array,
   g: Float64Array,
@@ -280,9 +313,13 @@ function linearRowBackward(
   }
 }
 
-/** Rows hi−1 down to lo of `linear`, backward (the order in which a shared input sums its
- * rows' terms), with d(out_r) = gOut[gOutAt + r]: the same terms as linearRowBackward row after
- * row, and in each gx[c] the same order, but four rows per pass over gx. */
+/** Rows lo … hi−1 of `linear`, backward, with d(out_r) = gOut[gOutAt + r].
+ *
+ * The math. As in linearRowBackward, for those rows: dx += Wᵀ·dout, dW += dout·xᵀ.
+ *
+ * How the code keeps the graph's order. The rows go from hi−1 down to lo, the order in which a
+ * shared input sums its rows' terms (fact 2 above): the same terms as linearRowBackward row
+ * after row, and in each gx[c] the same order, but four rows per pass over gx. */
 function linearBackward(
   w: Float64Array,
   g: Float64Array,
@@ -337,10 +374,23 @@ function rmsnorm(
   for (let i = 0; i < n; i++) out[xAt + i] = x[xAt + i] * scale;
 }
 
-/** rmsnorm, backward: y_i = x_i·scale, scale = (Σx²·n^−1 + 1e-5)^−0.5, given dy in `gy`. Adds
- * to `gx` (which may already hold a residual's term, finished after both) first the terms
- * through y_i, then those through the squares, which the walk finished before y_i (inside scale,
- * reached from y_0). */
+/** rmsnorm, backward: given dy in `gy`, adds dx to `gx`.
+ *
+ * The math. y_i = x_i·s with s = u^−½ and u = (1/n)·Σ_j x_j² + ε (ε = 1e-5). Every y_i depends
+ * on every x_j through s:
+ *
+ *     ∂s/∂x_j = −½·u^−3/2 · (2·x_j/n) = −(s³/n)·x_j
+ *     ∂y_i/∂x_j = s·1[i = j] + x_i·∂s/∂x_j
+ *     dx_j = Σ_i dy_i·∂y_i/∂x_j = s·dy_j − (s³/n)·x_j·Σ_i x_i·dy_i
+ *
+ * or, with y = x·s: dx = s·(dy − y·(y·dy)/n). As y·y ≈ n, the bracket nearly removes from dy
+ * its component along y: making x longer does not change y, so that direction gets no gradient.
+ *
+ * How the code keeps the graph's order. It follows the graph's nodes, not the formula (the
+ * steps are below): the textbook's 2·x_j, for one, arrives as two equal terms, one per child of
+ * the square x_j·x_j. `gx` may already hold a residual's term, finished after both users
+ * (fact 3); the terms through y_i come next, then those through the squares, which the walk
+ * finished before y_i (inside scale, reached from y_0). */
 function rmsnormBackward(
   x: Float64Array,
   xAt: number,
@@ -358,7 +408,8 @@ function rmsnormBackward(
   for (let i = 0; i < n; i++) gx[i] += scale * gy[i];
   // scale = u^−0.5: du = −0.5·u^−1.5·dscale; u = ms + 1e-5 passes it on (·1); ms = ss·n^−1
   // gives ss n^−1 times that; the sum passes it to every square, and a square x·x has x as both
-  // of its children: two equal terms, added one after the other.
+  // of its children: two equal terms, added one after the other. Together they make the
+  // textbook's −(s³/n)·x_i·Σ_j x_j·dy_j, since u^−1.5 = s³.
   const gSq = n ** -1 * (1 * ((-0.5 * u ** -1.5) * gScale));
   for (let i = 0; i < n; i++) {
     gx[i] += x[xAt + i] * gSq;
@@ -411,8 +462,20 @@ function embed(model: FastModel, tokenId: number, t: number): void {
   rmsnorm(model.emb, xt, model.x0, e, model.norm0, 2 * t);
 }
 
-/** Embedding, backward, from d(x0) in `gx`. emb's only users are the norm's squares and its
- * scaling (no residual reads emb), and the add passes d(emb) unchanged to both weights. */
+/** Embedding, backward, from d(x0) in `gx`: adds to the token's row of wte and the position's
+ * row of wpe.
+ *
+ * The math. emb = wte[token] + wpe[t] and x0 = rmsnorm(emb), so
+ *
+ *     demb = rmsnorm's Jacobian applied to dx0        (see rmsnormBackward)
+ *     dwte[token] += demb,   dwpe[t] += demb          (an add passes its gradient unchanged)
+ *
+ * A lookup is a one-hot vector times the matrix, onehot(token)ᵀ·wte, so its gradient is the
+ * outer product onehot(token)·dembᵀ: only the looked-up row gets anything. A token that occurs
+ * several times in the document collects a term per occurrence; every wpe row used gets one.
+ *
+ * How the code keeps the graph's order. emb's only users are the norm's squares and its
+ * scaling (no residual reads emb), so demb starts from 0. */
 function embedBackward(model: FastModel, tokenId: number, t: number, gx: Float64Array): void {
   const e = model.config.nEmbd;
   const { g, at } = model;
@@ -482,7 +545,36 @@ function attention(
 }
 
 /** Attention block, backward: from d(x1) in `gx1`, writes d(x) into `gx`, adds this position's
- * terms to every earlier key and value (gK, gV), and to the weights. */
+ * terms to every earlier key and value (gK, gV), and to the weights.
+ *
+ * The math. At position t, with d = headDim, each head computes from its slices of q, k, v:
+ *
+ *     z_s = q·k_s / √d   for s = 0 … t        a = softmax(z)        o = Σ_s a_s·v_s
+ *
+ * and x1 = Wo·o + x, where q, k_t, v_t = Wq·xn, Wk·xn, Wv·xn and xn = rmsnorm(x). Backward,
+ * from the top:
+ *
+ *     dx   = dx1 (the residual)                     do = Woᵀ·dx1,   dWo += dx1·oᵀ
+ *     da_s = do·v_s                                 dv_s += a_s·do
+ *     dz_s = a_s·(da_s − Σ_r a_r·da_r)              (the softmax Jacobian, below)
+ *     dq   = Σ_s dz_s·k_s / √d                      dk_s += dz_s·q / √d
+ *     dxn  = Wqᵀ·dq + Wkᵀ·dk_t + Wvᵀ·dv_t           dWq += dq·xnᵀ, and so for k and v
+ *     dx  += rmsnorm's Jacobian applied to dxn
+ *
+ * The softmax Jacobian: a_r = e^(z_r) / Σ_u e^(z_u) gives ∂a_r/∂z_s = a_r·(1[r = s] − a_s), so
+ * dz_s = Σ_r da_r·a_r·(1[r = s] − a_s) = a_s·(da_s − a·da), or dz = a ⊙ (da − a·da). As
+ * Σ_r a_r·v_r = o, that is dz_s = a_s·(v_s − o)·do: raising z_s pulls o towards v_s, and the
+ * loss feels that pull through do.
+ *
+ * Through the KV cache, k_s and v_s of an earlier position get a term from every later one.
+ * The backward pass runs the positions from last to first, so when it reaches t, dk_t and dv_t
+ * are complete.
+ *
+ * How the code keeps the graph's order. The graph never forms a·da: each a_s is e_s·total^−1
+ * with a division node of its own, so total collects −total^−2·e_s·da_s once per s, and e_s
+ * gets total^−1·da_s plus total's gradient; then exp multiplies by e_s, the max shift passes the
+ * gradient on unchanged, and the division by √d is a multiplication by c = (√d)^−1. The code
+ * replays those products in the graph's order, noted at each step. */
 function attentionBackward(
   model: FastModel,
   li: number,
@@ -534,7 +626,8 @@ function attentionBackward(
     for (let s = t; s >= 0; s--) {
       // e_s's users are the sum (finished first, inside a_0's pw) and a_s: a_s's term first.
       const gExp = pw * S.gW[s] + gTotal;
-      // exp → (logit − max) → dot·c: d(dot_s) = c·(e_s·de_s).
+      // exp → (logit − max) → dot·c: d(dot_s) = c·(e_s·de_s), which is the textbook's
+      // a_s·(da_s − a·da)/√d.
       const gDot = c * (L.attExp[ex + s] * gExp);
       // dot_s = Σ_j q[j]·k_s[j]. q[j] is used by dot_0 … dot_t, finished in order of s: this
       // loop runs s from last to first. k_s[j] gets one term per position.
@@ -581,7 +674,22 @@ function mlp(model: FastModel, li: number, t: number): void {
   for (let i = 0; i < e; i++) L.x2[xt + i] = L.x2[xt + i] + L.x1[xt + i];
 }
 
-/** MLP block, backward: from d(x2) in `gx2`, writes d(x1) into `gx1`. */
+/** MLP block, backward: from d(x2) in `gx2`, writes d(x1) into `gx1`.
+ *
+ * The math. xn2 = rmsnorm(x1), h = W1·xn2, r = relu(h), x2 = W2·r + x1. Backward:
+ *
+ *     dx1  = dx2 (the residual)
+ *     dr   = W2ᵀ·dx2,     dW2 += dx2·rᵀ
+ *     dh   = dr ⊙ 1[h > 0]
+ *     dxn2 = W1ᵀ·dh,      dW1 += dh·xn2ᵀ
+ *     dx1 += rmsnorm's Jacobian applied to dxn2
+ *
+ * relu(h) = max(0, h) has slope 1 where h > 0 and 0 elsewhere, so the ReLU is a gate: a unit
+ * that was off for this position passes no gradient to W1 or below.
+ *
+ * How the code keeps the graph's order. The terms are the textbook's, and the gate is applied
+ * as the graph's relu node applies it, as a product of 1 or 0 with the gradient; the order of
+ * each sum is noted at its step. */
 function mlpBackward(
   model: FastModel,
   li: number,
@@ -620,8 +728,32 @@ function head(model: FastModel, t: number): number {
 }
 
 /** The loss at position t and the output, backward: l_t = log(p)·(−1) with p = softmax's
- * probability of `target`, given d(l_t) = `gl`. Writes d(x) of the last layer's output into
- * `gx`. */
+ * probability of `target`, given d(l_t) = `gl` (which is 1/n). Writes d(x) of the last layer's
+ * output into `gx`.
+ *
+ * The math. With logits z = lm_head·x and p = softmax(z), the loss at t is cross-entropy:
+ *
+ *     l_t = −log p_target = −z_target + log Σ_j e^(z_j)
+ *     ∂l_t/∂z_i = −1[i = target] + e^(z_i) / Σ_j e^(z_j) = p_i − 1[i = target]
+ *
+ * So dz = p − onehot(target): every logit is pushed down by its probability, and the target's
+ * up by 1 − p_target; when the model is sure and right, p = onehot(target) and nothing moves.
+ * The loss is the mean of n positions, L = (1/n)·Σ_t l_t, so at each position
+ *
+ *     dz = (p − onehot(target)) / n,     dx = lm_headᵀ·dz,     dlm_head += dz·xᵀ
+ *
+ * How the code keeps the graph's order. The graph holds no node for p − onehot. It holds
+ * l = log(p)·(−1), p = e_target·total^−1, total = e_0 + … + e_(V−1), e_i = exp(z_i + (−max)), and
+ * backward() passes through each in turn; the code replays those products:
+ *
+ *     dp     = (1/p)·(−1·gl)                       = −gl/p
+ *     dtotal = (−1·total^−2)·(e_target·dp)         = gl/total
+ *     dz_i   = e_i·dtotal                          = gl·p_i               (i ≠ target)
+ *     dz_i   = e_i·(total^−1·dp + dtotal)          = gl·(p_i − 1)         (i = target)
+ *
+ * The right-hand column is (p − onehot)/n, but each product rounds on its own, so most entries
+ * differ from the direct formula in the last bit or two (a few parts in 10^16). The graph's
+ * numbers, and so microgpt.py's, are the left-hand column's, in this order. */
 function headBackward(model: FastModel, t: number, target: number, gl: number, gx: Float64Array) {
   const e = model.config.nEmbd;
   const V = model.vocabSize;
@@ -699,6 +831,7 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
     model.gV[li].fill(0, 0, n * e);
   }
   // loss = S·(1/n): dS = (1/n)·1, and S, a chain of adds, passes it unchanged to every l_t.
+  // This is the 1/n of the textbook's (p − onehot(target))/n (see headBackward).
   const gl = (1 / n) * 1;
   for (let t = n - 1; t >= 0; t--) {
     headBackward(model, t, tokens[t + 1], gl, S.gx);
@@ -715,8 +848,23 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
 // Adam, the training loop and the sampling loop: microgpt.ts's, on the flat arrays.
 
 /** Adam's update at step `step` (0-based), then zeroed gradients: microgpt.ts's `Adam.update`.
- * g² is g·g and v̂^0.5 is √v̂: V8 computes `x ** 2` and `x ** 0.5` exactly so, and the test holds
- * the weights of both engines equal bit for bit. */
+ *
+ * The math. For each weight w with gradient g, at t = step + 1:
+ *
+ *     m ← β1·m + (1 − β1)·g               a running mean of the gradient (momentum)
+ *     v ← β2·v + (1 − β2)·g²              a running mean of its square (its typical size)
+ *     m̂ = m / (1 − β1^t),  v̂ = v / (1 − β2^t)
+ *     w ← w − lr_t·m̂ / (√v̂ + ε),         lr_t = lr·(1 − step/numSteps)
+ *
+ * m and v start at 0: after t steps of a constant g, m = (1 − β1^t)·g, so dividing by
+ * (1 − β1^t) corrects that bias (and likewise for v). m̂/√v̂ is about ±1 while a gradient keeps
+ * its sign and smaller while it wavers, so each weight's step is of the order of lr_t, whatever
+ * the scale of its gradient. lr_t decays linearly to 0 over the run.
+ *
+ * How the code keeps the graph's order. Adam is plain arithmetic in microgpt.ts too, weight by
+ * weight with no sum across weights, so the same expressions with the same parentheses give the
+ * same bits. g² is g·g and v̂^0.5 is √v̂: V8 computes `x ** 2` and `x ** 0.5` exactly so, and the
+ * test holds the weights of both engines equal bit for bit. */
 export function adamUpdate(model: FastModel, step: number): void {
   const { learningRate, beta1, beta2, epsAdam, numSteps } = model.config;
   const lrT = learningRate * (1 - step / numSteps);
