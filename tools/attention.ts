@@ -79,3 +79,18 @@ export function sideBySide(maps: string[][], width = 80, gap = 4): string {
   }
   return blocks.join("\n\n") + "\n";
 }
+
+/** What `--attention` prints after the first sample: a map per layer and head, side by side.
+ * `weights[layer][head][position]` are the weights over the positions so far; `labels` name the
+ * positions (the characters read there, `<s>` for BOS). */
+export function attentionReport(labels: string[], weights: number[][][][]): string {
+  const maps: string[][] = [];
+  for (let li = 0; li < weights.length; li++) {
+    for (let h = 0; h < weights[li].length; h++) {
+      const rows = weights[li][h];
+      maps.push(attentionMap(li, h, labels.slice(0, rows.length), rows));
+    }
+  }
+  return `--- attention of sample 1: rows look at columns, darker = more weight ---\n` +
+    sideBySide(maps);
+}

@@ -56,6 +56,8 @@ export interface Trainer {
 export interface Engine {
   /** The script's file name, for messages. */
   readonly name: string;
+  /** Where to go for a shape too large for this engine's memory, if anywhere. */
+  readonly largerShapes?: string;
   /** A model of this shape holding `weights` (flat, in state_dict order), Adam's moments zero. */
   create(config: Config, vocabSize: number, weights: Float64Array): Trainer;
   /** About how many bytes of memory one training step (or one sample) holds at its peak, for
@@ -77,6 +79,7 @@ export function nodesPerStep(cfg: Config, vocabSize: number, tokens: number): nu
 /** Part I as an engine: every scalar a Value. */
 export const graphEngine: Engine = {
   name: "microgpt.ts",
+  largerShapes: "run microgpt_fast.ts (the same numbers in flat memory)",
   create(config, vocabSize, weights) {
     let i = 0;
     const model = buildModel(config, vocabSize, () => weights[i++]);

@@ -7,7 +7,7 @@
 
 import { getHeapStatistics } from "node:v8";
 import { type Config } from "../microgpt.ts";
-import { type Engine, graphEngine, numParams } from "./engine.ts";
+import { type Engine, numParams } from "./engine.ts";
 import { usageError } from "./messages.ts";
 
 /** The most parameters a model may have: a scalar engine in one process, and a checkpoint
@@ -47,9 +47,7 @@ export function checkSize(engine: Engine, cfg: Config, vocabSize: number, docs: 
     throw usageError(
       `${what} of ${engine.name} would need about ${(bytes / 1e9).toFixed(1)} GB, more than its ` +
         `${(heapBudget() / 1e9).toFixed(1)} GB: ${smaller}` +
-        (engine === graphEngine
-          ? `, or run microgpt_fast.ts (the same numbers in flat memory)`
-          : ""),
+        (engine.largerShapes === undefined ? "" : `, or ${engine.largerShapes}`),
     );
   };
   check("the model", 0);

@@ -4,6 +4,8 @@
  * @module
  */
 
+import { type Config, padInt, type Tokenizer } from "../microgpt.ts";
+import type { Trainer } from "./engine.ts";
 import { checkPathArgument, fileError } from "./files.ts";
 import { CliError, shown } from "./messages.ts";
 import { type Guarded, replaces } from "./safe_save.ts";
@@ -128,5 +130,49 @@ export function checkLogPath(path: string, keep: Guarded[]): void {
         1,
       );
     }
+  }
+}
+
+/** `--holdout N`: the last N documents after the shuffle, never trained on, scored ten times in
+ * the run (at every tenth of the steps) beside the mean training loss of the stretch since the
+ * last score. */
+export class HeldOut {
+  /** The held-out documents. */
+  readonly docs: string[];
+  #at = new Set<number>();
+  #stretch = 0; // where, in the run's losses, the training stretch of the next line starts
+
+  /** Held-out scoring of `docs` over a run of `numSteps` steps (none if `docs` is empty). */
+  constructor(docs: string[], numSteps: number) {
+    this.docs = docs;
+    if (docs.length === 0) return;
+    for (let k = 1; k <= 10; k++) this.#at.add(Math.ceil((k * numSteps) / 10));
+  }
+
+  /** Whether the held-out documents are scored after `step` (0-based). */
+  due(step: number): boolean {
+    return this.#at.has(step + 1);
+  }
+
+  /** The mean loss over the held-out documents, and the line for stderr that sets it beside the
+   * training loss since the last line. `losses` are this run's losses so far, from step `from`. */
+  score(
+    trainer: Trainer,
+    tok: Tokenizer,
+    cfg: Config,
+    step: number,
+    losses: number[],
+    from: number,
+  ): { loss: number; line: string } {
+    let sum = 0;
+    for (const doc of this.docs) sum += trainer.loss(tok.encode(doc, cfg.blockSize));
+    const loss = sum / this.docs.length;
+    const recent = losses.slice(this.#stretch);
+    const mean = recent.reduce((a, b) => a + b, 0) / recent.length;
+    const line = `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | held-out loss ` +
+      `${loss.toFixed(4)} on ${this.docs.length} documents | training loss ` +
+      `${mean.toFixed(4)} over steps ${from + this.#stretch + 1}-${step + 1}`;
+    this.#stretch = losses.length;
+    return { loss, line };
   }
 }

@@ -70,3 +70,40 @@ export class Output {
     }
   }
 }
+
+/** The step line of a run: every step's line when stdout is piped (microgpt.py's stream, byte for
+ * byte), and in a terminal a line that tells the time, rewritten in place. */
+export class StepPrinter {
+  #io: Output;
+  #numSteps: number;
+  #from: number;
+  #started = performance.now();
+  #shownAt = -Infinity;
+
+  /** A printer for steps `from` … `numSteps`−1, timed from now. */
+  constructor(io: Output, numSteps: number, from: number) {
+    this.#io = io;
+    this.#numSteps = numSteps;
+    this.#from = from;
+  }
+
+  /** Shows step `step`'s loss; `force` draws a terminal's line even if it was drawn just now. */
+  show(step: number, loss: number, force: boolean): void {
+    if (!this.#io.terminal) {
+      this.#io.out(stepLine(step, this.#numSteps, loss) + "\r");
+      return;
+    }
+    // A terminal shows the line, not the stream: rewriting it a few dozen times a second is
+    // enough, and spares a fast engine the cost of drawing every step.
+    const now = performance.now();
+    if (now - this.#shownAt < 40 && !force && step + 1 !== this.#numSteps) return;
+    const elapsed = now - this.#started;
+    this.#io.out(terminalStepLine(step, this.#numSteps, loss, elapsed, step + 1 - this.#from));
+    this.#shownAt = now;
+  }
+
+  /** Ends a terminal's line before something else is printed (a piped stream needs nothing). */
+  breakLine(): void {
+    if (this.#io.terminal) this.#io.out("\n");
+  }
+}

@@ -35,7 +35,8 @@ Deno.test({
     );
     assert(m !== null, run.stderr);
     const step = Number(m[1]);
-    assert(step > 400 && step < 1000, `stopped at ${step}`);
+    // The signal is sent once step 400's line is out; it may be seen before step 400 ends.
+    assert(step >= 400 && step < 1000, `stopped at ${step}`);
     assert.equal(
       m[3],
       `deno run --allow-read --allow-write microgpt.ts --resume ${ckpt} --save ${ckpt}`,

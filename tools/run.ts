@@ -1,32 +1,48 @@
 /**
  * One run with every tool: microgpt.py's script, in its order, with the command line's files,
- * checkpoints, signals, limits and instruments around it.
+ * checkpoints, signals, limits and instruments around it. It goes in phases, each a function:
+ *
+ * 1. {@linkcode prepare}: everything that can fail is checked before the first line is printed
+ *    (the text, a file to resume or load, the files a save and a log may write, sizes, prefix);
+ * 2. `begin`: microgpt.py's start — seed, shuffle, the initial weights — and the three header
+ *    lines;
+ * 3. `trainAll`: the training loop, with the listeners (step line, held-out scores, log,
+ *    periodic saves, signals);
+ * 4. `finish`: the final save, or the report of a signal that stopped the run;
+ * 5. `sampleAll`: the sampling loop, with `--explain` and `--attention` watching;
+ * 6. `conclude`: `--embeddings`, the loss summary, and the exit code.
+ *
+ * @example Run in-process (as the tests do): the same bytes as `deno run microgpt.ts --steps 50`
+ * ```ts
+ * import { run } from "./run.ts";
+ * import { parseCommandLine } from "./flags.ts";
+ * const code = await run(parseCommandLine(["--steps", "50", "--samples", "3"]));
+ * ```
  *
  * @module
  */
 
-import { type Draw, padInt, Random, stepLine, Tokenizer } from "../microgpt.ts";
-import { attentionMap, sideBySide } from "./attention.ts";
-import { type Checkpoint, fingerprint, modelToJSON, readModel } from "./checkpoint.ts";
+import { type Config, type Draw, padInt, Random, Tokenizer } from "../microgpt.ts";
+import { attentionReport } from "./attention.ts";
+import {
+  type Checkpoint,
+  fingerprint,
+  modelToJSON,
+  readModel,
+  type SavedModel,
+} from "./checkpoint.ts";
 import { embeddingReport } from "./embeddings.ts";
-import { type Engine, graphEngine, initWeights } from "./engine.ts";
+import { type Engine, graphEngine, initWeights, type Trainer } from "./engine.ts";
 import { explainHeader, explainLine } from "./explain.ts";
 import { readDocs } from "./files.ts";
 import { checkPrefix, type Options } from "./flags.ts";
 import { checkSize } from "./limits.ts";
-import { checkLogPath, LossLog, lossSummary } from "./loss.ts";
+import { checkLogPath, HeldOut, LossLog, lossSummary } from "./loss.ts";
 import { CliError, shown, usageError } from "./messages.ts";
-import { Output, terminalStepLine } from "./output.ts";
+import { Output, StepPrinter } from "./output.ts";
 import { loadFor, resumeCommand, resumeFor } from "./resume.ts";
 import { checkSavePath, type Guarded, saveText, trainingText } from "./safe_save.ts";
-import { SignalWatch } from "./signals.ts";
-
-/** The largest weight, for a message about weights too large to compute with. */
-function largestWeight(weights: Float64Array): number {
-  let most = 0;
-  for (const w of weights) most = Math.max(most, Math.abs(w));
-  return most;
-}
+import type { SignalWatch } from "./signals.ts";
 
 /** Trains and samples as the options say with `engine`, printing what microgpt.py prints on
  * stdout and everything else on stderr. Returns the exit code. */
@@ -36,7 +52,46 @@ export async function run(
   io: Output = new Output(),
   watch?: SignalWatch,
 ): Promise<number> {
-  // Everything that can fail is checked before the first line is printed.
+  const plan = await prepare(opts, engine);
+  const state = begin(plan, io);
+  const trained = trainAll(plan, state, io, watch);
+  const stopped = finish(plan, state, trained, io, watch);
+  if (stopped !== undefined) return stopped;
+  if (!sampleAll(plan, state, io, watch)) {
+    io.err(`stopped by ${watch!.name} while sampling`);
+    return watch!.exitCode;
+  }
+  return conclude(plan, state, trained, io);
+}
+
+/** What a run has settled before its first line: the settings and text, and the files. */
+export interface Plan {
+  /** The command line. */
+  opts: Options;
+  /** The engine that computes. */
+  engine: Engine;
+  /** The run's settings: the command line's, or a checkpoint's. */
+  cfg: Config;
+  /** The training text's documents, in the file's order. */
+  allDocs: string[];
+  /** The vocabulary: the text's, or a saved file's. */
+  tok: Tokenizer;
+  /** Documents held out of training (the last ones after the shuffle). */
+  holdout: number;
+  /** The text every sample starts with. */
+  prefix: string;
+  /** A --resume file, read and checked. */
+  resumed?: SavedModel;
+  /** A --load file, read and checked. */
+  loaded?: SavedModel;
+  /** Where the checkpoint is written (a link's target), if --save was given. */
+  saveTo?: string;
+  /** The training text's fingerprint, for checkpoints ("" without --save). */
+  textSha256: string;
+}
+
+/** Reads and checks everything a run depends on, before anything is printed or trained. */
+export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
   const allDocs = readDocs(opts.input);
   const resumed = opts.resume === undefined
     ? undefined
@@ -54,7 +109,16 @@ export async function run(
       `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
     );
   }
-  // What a save or a log must never replace: the training text, and each other.
+  const saveTo = checkOutputFiles(opts);
+  checkSize(engine, cfg, tok.vocabSize, allDocs);
+  checkPrefix(prefix, tok, cfg.blockSize);
+  const textSha256 = saveTo !== undefined ? await fingerprint(allDocs) : "";
+  return { opts, engine, cfg, allDocs, tok, holdout, prefix, resumed, loaded, saveTo, textSha256 };
+}
+
+/** Checks the files a run writes (--save, --log) against what they must never replace: the
+ * training text, and each other. Returns where the save writes. */
+function checkOutputFiles(opts: Options): string | undefined {
   const text = trainingText(opts.input);
   const logFile: Guarded[] = opts.log === undefined
     ? []
@@ -69,15 +133,30 @@ export async function run(
     if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
     checkLogPath(opts.log, files);
   }
-  checkSize(engine, cfg, tok.vocabSize, allDocs);
-  checkPrefix(prefix, tok, cfg.blockSize);
-  const textSha256 = saveTo !== undefined ? await fingerprint(allDocs) : "";
+  return saveTo;
+}
 
-  // microgpt.py's run: shuffle, tokenizer, parameters. The initial weights are drawn even when
-  // a file brings its own, so the generator stands where it would after a fresh init: samples
-  // then depend on the weights alone, and a resumed run draws what the first run would have.
+/** A run under way: its generator, its documents in training order, the model. */
+interface RunState {
+  rng: Random;
+  /** The documents after the shuffle, the held-out ones last. */
+  docs: string[];
+  /** The weights the run starts from. */
+  weights: Float64Array;
+  trainer: Trainer;
+  /** The step the run starts from: 0, or a checkpoint's. */
+  from: number;
+}
+
+/** microgpt.py's start: seed, shuffle, the initial weights, and the three header lines. The
+ * initial weights are drawn even when a file brings its own, so the generator stands where it
+ * would after a fresh init: samples then depend on the weights alone, and a resumed run draws
+ * what the first run would have. */
+function begin(plan: Plan, io: Output): RunState {
+  const { cfg, tok, resumed, loaded } = plan;
+  const cp = resumed?.checkpoint;
   const rng = new Random(cfg.seed);
-  const docs = allDocs.slice();
+  const docs = plan.allDocs.slice();
   rng.shuffle(docs);
   const drawn = initWeights(cfg, tok.vocabSize, rng);
   if (cp !== undefined) {
@@ -86,7 +165,7 @@ export async function run(
       state.mt.every((x, i) => x === cp.random.mt[i]);
     if (!same) {
       throw new CliError(
-        `${shown(opts.resume!)} does not fit its own seed and text: its random ` +
+        `${shown(plan.opts.resume!)} does not fit its own seed and text: its random ` +
           `state differs from the one they give (was it edited?)`,
         1,
       );
@@ -94,145 +173,164 @@ export async function run(
     rng.setState(cp.random);
   }
   const weights = resumed?.weights ?? loaded?.weights ?? drawn;
-  const fromFile = resumed !== undefined || loaded !== undefined;
   io.out(`num docs: ${docs.length}\n`);
   io.out(`vocab size: ${tok.vocabSize}\n`);
   io.out(`num params: ${weights.length}\n`);
-
-  const trainer = engine.create(cfg, tok.vocabSize, weights);
+  const trainer = plan.engine.create(cfg, tok.vocabSize, weights);
   if (cp !== undefined) {
     trainer.m.set(cp.m);
     trainer.v.set(cp.v);
   }
-  const from = cp?.step ?? 0;
-  const trainDocs = docs.slice(0, docs.length - holdout);
-  const heldOut = docs.slice(docs.length - holdout);
-  const checkpoint = (step: number): Checkpoint => ({
-    step,
-    m: trainer.m,
-    v: trainer.v,
-    random: rng.getState(),
-    textSha256,
-    numDocs: allDocs.length,
-    holdout,
-    prefix,
-  });
-  const save = (step: number) =>
-    saveText(
-      saveTo!,
-      opts.save!,
-      modelToJSON(cfg, tok, trainer.weights(), checkpoint(step)),
-      watch,
-    );
+  return { rng, docs, weights, trainer, from: cp?.step ?? 0 };
+}
 
-  // Training, with the instruments listening.
+/** Writes the checkpoint of the run at `step` to --save's path. */
+function save(plan: Plan, state: RunState, step: number, watch?: SignalWatch): void {
+  const { cfg, tok, opts } = plan;
+  const checkpoint: Checkpoint = {
+    step,
+    m: state.trainer.m,
+    v: state.trainer.v,
+    random: state.rng.getState(),
+    textSha256: plan.textSha256,
+    numDocs: plan.allDocs.length,
+    holdout: plan.holdout,
+    prefix: plan.prefix,
+  };
+  saveText(
+    plan.saveTo!,
+    opts.save!,
+    modelToJSON(cfg, tok, state.trainer.weights(), checkpoint),
+    (tmp) => watch?.saving(tmp),
+  );
+}
+
+/** How training went: every loss, the steps done, whether a signal stopped it, and what failed
+ * on the way without stopping it. */
+interface Trained {
+  losses: number[];
+  done: number;
+  stopped: boolean;
+  /** Why the log was given up, if it was. */
+  logFailure?: string;
+  /** Why the final save failed, if it did. */
+  saveError?: CliError;
+}
+
+/** The training loop, with the instruments listening to each step. */
+function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch): Trained {
+  const { cfg, tok, opts } = plan;
+  const { trainer, from } = state;
+  const split = state.docs.length - plan.holdout;
+  const heldOut = new HeldOut(state.docs.slice(split), cfg.numSteps);
   const log = opts.log === undefined ? undefined : new LossLog(opts.log, from);
-  const evalAt = new Set<number>();
-  if (holdout > 0) { for (let k = 1; k <= 10; k++) evalAt.add(Math.ceil((k * cfg.numSteps) / 10)); }
-  const losses: number[] = [];
-  let stretch = 0; // where the training stretch of the next held-out line starts
-  let done = from;
-  let stopped = false;
+  const trained: Trained = { losses: [], done: from, stopped: false };
   watch?.arm(); // from here, a first signal finishes the step and saves
-  const started = performance.now();
-  let shownAt = -Infinity;
+  const printer = new StepPrinter(io, cfg.numSteps, from);
   try {
-    trainer.train(trainDocs, tok, (step, loss) => {
-      done = step + 1;
-      losses.push(loss);
-      if (!Number.isFinite(loss)) {
-        const cause = fromFile && step === from
-          ? `the weights from ${shown((opts.resume ?? opts.load)!)} are too large to compute ` +
-            `with (the largest is ${largestWeight(weights).toExponential(2)})`
-          : resumed !== undefined
-          ? `the run's learning rate (${cfg.learningRate}, from ${shown(opts.resume!)}) is ` +
-            `too high to continue; start again with a lower --lr`
-          : `try a lower --lr (it is ${cfg.learningRate})`;
-        throw new CliError(`the loss became ${loss} at step ${step + 1}; ${cause}`, 1);
-      }
-      if (!io.terminal) io.out(stepLine(step, cfg.numSteps, loss) + "\r");
-      else {
-        // A terminal shows the line, not the stream: rewriting it a few dozen times a second is
-        // enough, and spares a fast engine the cost of drawing every step.
-        const now = performance.now();
-        if (now - shownAt >= 40 || step + 1 === cfg.numSteps || evalAt.has(step + 1)) {
-          io.out(terminalStepLine(step, cfg.numSteps, loss, now - started, step + 1 - from));
-          shownAt = now;
-        }
-      }
+    trainer.train(state.docs.slice(0, split), tok, (step, loss) => {
+      trained.done = step + 1;
+      trained.losses.push(loss);
+      if (!Number.isFinite(loss)) throw lossError(plan, state, step, loss);
+      printer.show(step, loss, heldOut.due(step));
       let heldOutLoss: number | undefined;
-      if (evalAt.has(step + 1)) {
-        let sum = 0;
-        for (const doc of heldOut) sum += trainer.loss(tok.encode(doc, cfg.blockSize));
-        heldOutLoss = sum / heldOut.length;
-        const recent = losses.slice(stretch);
-        const mean = recent.reduce((a, b) => a + b, 0) / recent.length;
-        if (io.terminal) io.out("\n");
-        io.err(
-          `step ${padInt(step + 1, 4)} / ${padInt(cfg.numSteps, 4)} | held-out loss ` +
-            `${heldOutLoss.toFixed(4)} on ${heldOut.length} documents | training loss ` +
-            `${mean.toFixed(4)} over steps ${from + stretch + 1}-${step + 1}`,
-        );
-        stretch = losses.length;
+      if (heldOut.due(step)) {
+        const scored = heldOut.score(trainer, tok, cfg, step, trained.losses, from);
+        heldOutLoss = scored.loss;
+        printer.breakLine();
+        io.err(scored.line);
       }
       log?.row(step, loss, cfg.learningRate * (1 - step / cfg.numSteps), heldOutLoss);
-      if (opts.saveEvery !== undefined && done % opts.saveEvery === 0 && done < cfg.numSteps) {
-        save(done);
+      const every = opts.saveEvery;
+      if (every !== undefined && trained.done % every === 0 && trained.done < cfg.numSteps) {
+        save(plan, state, trained.done, watch);
       }
       if (watch !== undefined && watch.signal !== 0) {
-        stopped = true;
+        trained.stopped = true;
         return false;
       }
     }, from);
   } finally {
     log?.close();
+    trained.logFailure = log?.failure;
   }
+  return trained;
+}
 
-  let saveError: CliError | undefined;
-  if (saveTo !== undefined) {
+/** The line for a loss that is no longer a number, with its likeliest cause. */
+function lossError(plan: Plan, state: RunState, step: number, loss: number): CliError {
+  const { opts, cfg } = plan;
+  const fromFile = plan.resumed !== undefined || plan.loaded !== undefined;
+  const cause = fromFile && step === state.from
+    ? `the weights from ${shown((opts.resume ?? opts.load)!)} are too large to compute ` +
+      `with (the largest is ${largestWeight(state.weights).toExponential(2)})`
+    : plan.resumed !== undefined
+    ? `the run's learning rate (${cfg.learningRate}, from ${shown(opts.resume!)}) is ` +
+      `too high to continue; start again with a lower --lr`
+    : `try a lower --lr (it is ${cfg.learningRate})`;
+  return new CliError(`the loss became ${loss} at step ${step + 1}; ${cause}`, 1);
+}
+
+/** The largest weight, for a message about weights too large to compute with. */
+function largestWeight(weights: Float64Array): number {
+  let most = 0;
+  for (const w of weights) most = Math.max(most, Math.abs(w));
+  return most;
+}
+
+/** After training: the final save; a save that fails is kept for the last lines. If a signal
+ * stopped the run (during training or the save), reports it and returns the exit code. */
+function finish(
+  plan: Plan,
+  state: RunState,
+  trained: Trained,
+  io: Output,
+  watch?: SignalWatch,
+): number | undefined {
+  const { opts, cfg } = plan;
+  if (plan.saveTo !== undefined) {
     try {
-      save(done);
+      save(plan, state, trained.done, watch);
     } catch (err) {
       if (!(err instanceof CliError)) throw err;
-      saveError = err;
+      trained.saveError = err;
     }
   }
-  if (watch !== undefined && watch.signal !== 0) stopped = true; // it came during the save
-  if (stopped) {
-    if (io.terminal) io.out("\n");
-    const at = `stopped by ${watch!.name} after step ${done} of ${cfg.numSteps}`;
-    if (saveError !== undefined) io.err(`error: ${saveError.message}; ${at}, nothing saved`);
-    else if (opts.save !== undefined) {
-      io.err(
-        `${at}; saved ${shown(opts.save)}; resume with: ${resumeCommand(engine, opts, opts.save)}`,
-      );
-    } else {
-      io.err(
-        `${at}; nothing was saved: to keep progress next time, add --save PATH ` +
-          `(and --save-every N), then continue with --resume PATH`,
-      );
-    }
-    return watch!.exitCode;
+  if (watch !== undefined && watch.signal !== 0) trained.stopped = true; // during the save
+  if (!trained.stopped) return undefined;
+  if (io.terminal) io.out("\n");
+  const at = `stopped by ${watch!.name} after step ${trained.done} of ${cfg.numSteps}`;
+  if (trained.saveError !== undefined) {
+    io.err(`error: ${trained.saveError.message}; ${at}, nothing saved`);
+  } else if (opts.save !== undefined) {
+    const resume = resumeCommand(plan.engine, opts, opts.save);
+    io.err(`${at}; saved ${shown(opts.save)}; resume with: ${resume}`);
+  } else {
+    io.err(
+      `${at}; nothing was saved: to keep progress next time, add --save PATH ` +
+        `(and --save-every N), then continue with --resume PATH`,
+    );
   }
+  return watch!.exitCode;
+}
 
+/** The sampling loop, with `--explain` and `--attention` watching the first sample. Returns
+ * false if a signal stopped it before the last sample. */
+function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch): boolean {
+  const { cfg, tok, opts, prefix } = plan;
+  const { trainer } = state;
   // Inference: may the model babble back to us.
   io.out("\n--- inference (new, hallucinated names) ---\n");
   const attention: number[][][][] = []; // [layer][head][position] → weights over positions
   let sampledAll = true;
-  trainer.generate(tok, rng, prefix, (i, name) => {
+  const onDraw = (i: number) => (draw: Draw) => {
+    if (!draw.probs.every(Number.isFinite)) throw drawError(draw, cfg, trainer);
+    if (opts.explain && i === 0) io.out(explainLine(draw, tok));
+  };
+  trainer.generate(tok, state.rng, prefix, (i, name) => {
     io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
     if (i === 0 && opts.attention) {
-      const labels = ["<s>", ...prefix, ...name].slice(0, attention[0][0].length);
-      const maps = [];
-      for (let li = 0; li < cfg.nLayer; li++) {
-        for (let h = 0; h < cfg.nHead; h++) {
-          maps.push(attentionMap(li, h, labels, attention[li][h]));
-        }
-      }
-      io.out(
-        `--- attention of sample 1: rows look at columns, darker = more weight ---\n` +
-          sideBySide(maps),
-      );
+      io.out(attentionReport(["<s>", ...prefix, ...name], attention));
     }
     if (watch !== undefined && watch.signal !== 0) {
       sampledAll = i + 1 === cfg.numSamples;
@@ -241,19 +339,7 @@ export async function run(
   }, (i) => {
     if (opts.explain && i === 0) io.out(explainHeader(cfg.temperature));
     return {
-      onDraw: (draw: Draw) => {
-        if (!draw.probs.every(Number.isFinite)) {
-          throw new CliError(
-            draw.probs1.every(Number.isFinite)
-              ? `--temperature ${cfg.temperature} is so small that dividing the logits by it ` +
-                `overflows; 0 samples greedily`
-              : `the model's logits are not finite numbers: its weights are too large to compute ` +
-                `with (the largest is ${largestWeight(trainer.weights()).toExponential(2)})`,
-            1,
-          );
-        }
-        if (opts.explain && i === 0) io.out(explainLine(draw, tok));
-      },
+      onDraw: onDraw(i),
       onAttention: opts.attention && i === 0
         ? (pos, li, h, w) => {
           ((attention[li] ??= [])[h] ??= [])[pos] = w;
@@ -261,22 +347,36 @@ export async function run(
         : undefined,
     };
   });
-  if (!sampledAll) {
-    io.err(`stopped by ${watch!.name} while sampling`);
-    return watch!.exitCode;
-  }
-  if (opts.embeddings) io.out(embeddingReport(tok, trainer.weights(), cfg.nEmbd));
+  return sampledAll;
+}
+
+/** The line for a draw whose probabilities are not numbers: the temperature, or the weights. */
+function drawError(draw: Draw, cfg: Config, trainer: Trainer): CliError {
+  return new CliError(
+    draw.probs1.every(Number.isFinite)
+      ? `--temperature ${cfg.temperature} is so small that dividing the logits by it ` +
+        `overflows; 0 samples greedily`
+      : `the model's logits are not finite numbers: its weights are too large to compute ` +
+        `with (the largest is ${largestWeight(trainer.weights()).toExponential(2)})`,
+    1,
+  );
+}
+
+/** The end of a run: --embeddings, the loss summary, and the last lines, which name whatever
+ * went wrong on the way (the model was saved if it could be). Returns the exit code. */
+function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): number {
+  const { cfg, tok, opts } = plan;
+  if (opts.embeddings) io.out(embeddingReport(tok, state.trainer.weights(), cfg.nEmbd));
   // On stderr, so that stdout stays exactly microgpt.py's.
-  if (losses.length > 0) io.err(lossSummary(losses, tok.vocabSize));
-  // The last lines name whatever went wrong on the way; the model was saved if it could be.
+  if (trained.losses.length > 0) io.err(lossSummary(trained.losses, tok.vocabSize));
   const problems: string[] = [];
   if (io.failure !== undefined) problems.push(`could not write to stdout (${io.failure})`);
-  if (log?.failure !== undefined) problems.push(log.failure);
+  if (trained.logFailure !== undefined) problems.push(trained.logFailure);
+  const saveError = trained.saveError;
   if (problems.length > 0 && saveError === undefined) {
-    const saved = saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";
+    const saved = plan.saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";
     io.err(`error: ${problems.join("; ")}; training went on to the end${saved}`);
   } else if (problems.length > 0) io.err(`error: ${problems.join("; ")}`);
   if (saveError !== undefined) io.err(`error: ${saveError.message}`);
-  if (problems.length > 0 || saveError !== undefined) return 1;
-  return 0;
+  return problems.length > 0 || saveError !== undefined ? 1 : 0;
 }

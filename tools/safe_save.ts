@@ -10,7 +10,6 @@
 import { fstatSync } from "node:fs";
 import { checkPathArgument, fileError, STDIN_PATHS } from "./files.ts";
 import { CliError, shown } from "./messages.ts";
-import { SignalWatch } from "./signals.ts";
 
 /** Where a save really writes: a symlink is followed to its target (which the save replaces,
  * keeping the link), however many links deep. */
@@ -174,16 +173,16 @@ function createTemp(dir: string, forPath: string): { path: string; file: Deno.Fs
 
 /** Writes `text` to `target` through a temporary file in the same directory, renamed into place
  * once complete and on disk, so that an interrupted save leaves the old file whole. The new file
- * takes the old one's mode and, where allowed, its owner. `watch` hears the temporary file's name
- * while it exists, so that a second Ctrl-C can remove it. */
+ * takes the old one's mode and, where allowed, its owner. `onTemp` hears the temporary file's
+ * name while it exists, then null (so that a second Ctrl-C can remove it). */
 export function saveText(
   target: string,
   shownPath: string,
   text: string,
-  watch?: SignalWatch,
+  onTemp?: (path: string | null) => void,
 ): void {
   const { path: tmp, file } = createTemp(dirname(target), shownPath);
-  watch?.saving(tmp);
+  onTemp?.(tmp);
   try {
     try {
       const bytes = new TextEncoder().encode(text);
@@ -217,6 +216,6 @@ export function saveText(
     }
     throw fileError("save to", shownPath, err);
   } finally {
-    watch?.saving(null);
+    onTemp?.(null);
   }
 }
