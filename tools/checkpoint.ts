@@ -107,6 +107,17 @@ export function modelToJSON(
  * first; a file that does not fit throws an Error naming what is wrong. Settings the file does
  * not hold come from `cfg`. */
 export function modelFromJSON(text: string, cfg: Config): SavedModel {
+  const saved = parseSaved(text);
+  const config = readShape(saved, cfg);
+  const tok = readVocab(saved, config);
+  const weights = readWeights(saved, config, tok);
+  if (saved.version === 1 || !("training" in saved)) return { config, tok, weights };
+  const checkpoint = readRunState(saved, config, tok, weights.length);
+  return { config, tok, weights, checkpoint };
+}
+
+/** The file's JSON, if it is a saved model of a version this reads. */
+function parseSaved(text: string): Record<string, unknown> {
   if (text.startsWith("\ufeff")) {
     throw new Error("it starts with a byte order mark (U+FEFF), which JSON does not allow");
   }
@@ -126,17 +137,49 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   if (version !== 1 && version !== 2) {
     throw new Error(`format version ${version} is not supported (only 1 and ${MODEL_VERSION})`);
   }
-  const field = (obj: Record<string, unknown>, key: string, where: string): unknown => {
-    if (!(key in obj)) throw new Error(`${where}"${key}" is missing`);
-    return obj[key];
-  };
-  const whole = (obj: Record<string, unknown>, key: string, min: number, where = ""): number => {
-    const n = field(obj, key, where);
-    if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
-      throw new Error(`${where}"${key}" must be a whole number >= ${min}, not ${describe(n)}`);
-    }
-    return n;
-  };
+  return saved;
+}
+
+// Validators for the fields of a saved file. `where` prefixes the key in messages ("training.").
+
+/** The value at `key`, which must be there. */
+function field(obj: Record<string, unknown>, key: string, where: string): unknown {
+  if (!(key in obj)) throw new Error(`${where}"${key}" is missing`);
+  return obj[key];
+}
+
+/** A whole number >= `min` at `key`. */
+function whole(obj: Record<string, unknown>, key: string, min: number, where = ""): number {
+  const n = field(obj, key, where);
+  if (typeof n !== "number" || !Number.isSafeInteger(n) || n < min) {
+    throw new Error(`${where}"${key}" must be a whole number >= ${min}, not ${describe(n)}`);
+  }
+  return n;
+}
+
+/** A finite number at `key` for which `ok` holds. */
+function real(
+  obj: Record<string, unknown>,
+  key: string,
+  where: string,
+  ok: (x: number) => boolean,
+): number {
+  const x = field(obj, key, where);
+  if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
+    throw new Error(`${where}"${key}" is ${describe(x)}, which is out of range`);
+  }
+  return x;
+}
+
+/** The object at `key` of the file, one of version 2's parts. */
+function part(saved: Record<string, unknown>, key: string): Record<string, unknown> {
+  const x = saved[key];
+  if (!isRecord(x)) throw new Error(`"${key}" must be an object, not ${describe(x)}`);
+  return x;
+}
+
+/** The shape from the file, the other settings from `cfg`. */
+function readShape(saved: Record<string, unknown>, cfg: Config): Config {
   const config: Config = {
     ...cfg,
     nEmbd: whole(saved, "n_embd", 1),
@@ -147,11 +190,16 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   if (config.nEmbd % config.nHead !== 0) {
     throw new Error(`n_embd ${config.nEmbd} is not divisible by n_head ${config.nHead}`);
   }
+  return config;
+}
+
+/** The vocabulary: single printable characters, none twice. The size of the model it implies is
+ * checked first, by arithmetic, before any matrix is looked at or any memory is taken. */
+function readVocab(saved: Record<string, unknown>, config: Config): Tokenizer {
   const vocab = field(saved, "vocab", "");
   if (!Array.isArray(vocab) || vocab.length === 0) {
     throw new Error(`"vocab" must be a non-empty list of characters, not ${describe(vocab)}`);
   }
-  // The size, by arithmetic, before any matrix is looked at or any memory is taken.
   const n = numParams(config, vocab.length + 1);
   if (n > MAX_PARAMS) {
     throw new Error(`its shape has ${n} parameters, too large: the limit is ${MAX_PARAMS}`);
@@ -165,8 +213,15 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
     }
   }
   if (new Set(vocab).size !== vocab.length) throw new Error(`"vocab" repeats a character`);
-  const tok = new Tokenizer([], vocab as string[]);
+  return new Tokenizer([], vocab as string[]);
+}
 
+/** Every weight, flat in state_dict order, from the matrices by name. */
+function readWeights(
+  saved: Record<string, unknown>,
+  config: Config,
+  tok: Tokenizer,
+): Float64Array {
   const sd = field(saved, "state_dict", "");
   if (!isRecord(sd)) {
     throw new Error(`"state_dict" must be an object of matrices by name, not ${describe(sd)}`);
@@ -178,7 +233,7 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
       throw new Error(`state_dict has an unexpected matrix ${describe(name)}`);
     }
   }
-  const weights = new Float64Array(n);
+  const weights = new Float64Array(numParams(config, tok.vocabSize));
   let next = 0;
   for (const [name, nout, nin] of shapes) {
     const mat = sd[name];
@@ -198,36 +253,47 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
       }
     }
   }
-  if (version === 1 || !("training" in saved)) return { config, tok, weights };
+  return weights;
+}
 
-  // Version 2: the run's settings and state.
-  const tr = saved.training;
-  const sa = saved.sampling;
-  const ad = saved.adam;
-  const rs = saved.random;
-  const da = saved.data;
-  for (
-    const [key, part] of [["training", tr], ["sampling", sa], ["adam", ad], ["random", rs], [
-      "data",
-      da,
-    ]]
-  ) {
-    if (!isRecord(part)) throw new Error(`"${key}" must be an object, not ${describe(part)}`);
-  }
-  const t = tr as Record<string, unknown>;
-  const s = sa as Record<string, unknown>;
-  const real = (
-    obj: Record<string, unknown>,
-    key: string,
-    where: string,
-    ok: (x: number) => boolean,
-  ) => {
-    const x = field(obj, key, where);
-    if (typeof x !== "number" || !Number.isFinite(x) || !ok(x)) {
-      throw new Error(`${where}"${key}" is ${describe(x)}, which is out of range`);
+/** Version 2's run state: the training and sampling settings (written into `config`), Adam's
+ * moments for `n` weights, the generator's state and the text's fingerprint. */
+function readRunState(
+  saved: Record<string, unknown>,
+  config: Config,
+  tok: Tokenizer,
+  n: number,
+): Checkpoint {
+  const t = part(saved, "training");
+  const s = part(saved, "sampling");
+  const a = part(saved, "adam");
+  const r = part(saved, "random");
+  const d = part(saved, "data");
+  const step = readTraining(t, config);
+  const prefix = readSampling(s, config, tok);
+  const moments = (key: string) => {
+    const x = field(a, key, "adam.");
+    const xs = typeof x === "string" ? base64ToFloats(x) : undefined;
+    if (xs === undefined || xs.length !== n || !xs.every(Number.isFinite)) {
+      throw new Error(`adam."${key}" must be base64 of ${n} finite float64 numbers`);
     }
-    return x;
+    return xs;
   };
+  const random = readRandom(r);
+  const sha = field(d, "sha256", "data.");
+  if (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) {
+    throw new Error(`data."sha256" must be 64 hexadecimal digits, not ${describe(sha)}`);
+  }
+  const numDocs = whole(d, "docs", 1, "data.");
+  const holdout = whole(t, "holdout", 0, "training.");
+  if (holdout >= numDocs) throw new Error(`training."holdout" ${holdout} leaves no document`);
+  const m = moments("m");
+  const v = moments("v");
+  return { step, m, v, random, textSha256: sha, numDocs, holdout, prefix };
+}
+
+/** The training settings into `config`; returns the step reached. */
+function readTraining(t: Record<string, unknown>, config: Config): number {
   config.numSteps = whole(t, "num_steps", 0, "training.");
   config.learningRate = real(t, "learning_rate", "training.", (x) => x > 0);
   config.beta1 = real(t, "beta1", "training.", (x) => x >= 0 && x < 1);
@@ -247,6 +313,11 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   if (step > config.numSteps) {
     throw new Error(`training."step" ${step} is past "num_steps" ${config.numSteps}`);
   }
+  return step;
+}
+
+/** The sampling settings into `config`; returns the prefix. */
+function readSampling(s: Record<string, unknown>, config: Config, tok: Tokenizer): string {
   config.temperature = real(s, "temperature", "sampling.", (x) => x >= 0);
   config.numSamples = whole(s, "num_samples", 0, "sampling.");
   if (config.temperature > 0 && !Number.isFinite(config.temperature ** -1)) {
@@ -264,16 +335,11 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
   if ([...prefix].length >= config.blockSize) {
     throw new Error(`sampling."prefix" fills the block size ${config.blockSize}`);
   }
-  const a = ad as Record<string, unknown>;
-  const moments = (key: string) => {
-    const x = field(a, key, "adam.");
-    const xs = typeof x === "string" ? base64ToFloats(x) : undefined;
-    if (xs === undefined || xs.length !== n || !xs.every(Number.isFinite)) {
-      throw new Error(`adam."${key}" must be base64 of ${n} finite float64 numbers`);
-    }
-    return xs;
-  };
-  const r = rs as Record<string, unknown>;
+  return prefix;
+}
+
+/** The generator's state: the Mersenne Twister's words and position, gauss's cached value. */
+function readRandom(r: Record<string, unknown>): RandomState {
   const mt = field(r, "mt", "random.");
   if (
     !Array.isArray(mt) || mt.length !== 624 ||
@@ -287,26 +353,9 @@ export function modelFromJSON(text: string, cfg: Config): SavedModel {
       `random."gauss_next" must be null or a finite number, not ${describe(gaussNext)}`,
     );
   }
-  const d = da as Record<string, unknown>;
-  const sha = field(d, "sha256", "data.");
-  if (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) {
-    throw new Error(`data."sha256" must be 64 hexadecimal digits, not ${describe(sha)}`);
-  }
-  const numDocs = whole(d, "docs", 1, "data.");
-  const holdout = whole(t, "holdout", 0, "training.");
-  if (holdout >= numDocs) throw new Error(`training."holdout" ${holdout} leaves no document`);
-  const checkpoint: Checkpoint = {
-    step,
-    m: moments("m"),
-    v: moments("v"),
-    random: { mt: mt as number[], index: whole(r, "index", 0, "random."), gaussNext },
-    textSha256: sha,
-    numDocs,
-    holdout,
-    prefix,
-  };
-  if (checkpoint.random.index > 624) throw new Error(`random."index" must be at most 624`);
-  return { config, tok, weights, checkpoint };
+  const index = whole(r, "index", 0, "random.");
+  if (index > 624) throw new Error(`random."index" must be at most 624`);
+  return { mt: mt as number[], index, gaussNext };
 }
 
 /** Float64 numbers as base64 of their little-endian bytes. */

@@ -175,7 +175,7 @@ function editDistance(a: string, b: string): number {
 
 /** Parses the arguments (after the script name); throws a CliError with exit code 2. */
 export function parseCommandLine(args: string[]): Options {
-  const blank: Options = {
+  const opts: Options = {
     cfg: { ...DEFAULTS },
     given: new Set(),
     holdout: 0,
@@ -187,22 +187,44 @@ export function parseCommandLine(args: string[]): Options {
   };
   // --help wins: asking how to use the tool is never an error.
   const asksHelp = (a: string) => a === "-h" || a === "--help" || a.startsWith("--help=");
-  if (args.some(asksHelp)) return { ...blank, help: true };
-  // Look at the line first, to say what was meant where the parser would only say "unknown".
+  if (args.some(asksHelp)) return { ...opts, help: true };
+  const values = parse(preScan(args));
+  for (const name of Object.keys(values)) if (values[name] !== undefined) opts.given.add(name);
+  readSettings(values, opts.cfg);
+  readFiles(values, opts);
+  crossCheck(values, opts);
+  return opts;
+}
+
+/** The flags' values by name, as parseArgs gives them. */
+type Values = Record<string, string | boolean | undefined>;
+
+/** A value flag's text, if it was given. */
+const textOf = (values: Values, name: string) => values[name] as string | undefined;
+
+/** A whole-number flag's value (>= `min`), if it was given. */
+function wholeOf(values: Values, name: string, min: number): number | undefined {
+  const text = textOf(values, name);
+  return text === undefined ? undefined : integer(name, text, min);
+}
+
+const isValueFlag = (name: string) => (VALUE_FLAGS as readonly string[]).includes(name);
+const isSwitch = (name: string) => (SWITCHES as readonly string[]).includes(name);
+
+/** Looks at the line before the parser does, to say what was meant where the parser would only
+ * say "unknown", and joins a negative number to its flag. Returns the line to parse. */
+function preScan(args: string[]): string[] {
   const line = [...args];
   for (let i = 0; i < line.length; i++) {
     const arg = line[i];
     if (arg === "--") break;
     if (arg.startsWith("--")) {
       const name = arg.slice(2).split("=")[0];
-      if (
-        !(VALUE_FLAGS as readonly string[]).includes(name) &&
-        !(SWITCHES as readonly string[]).includes(name)
-      ) {
+      if (!isValueFlag(name) && !isSwitch(name)) {
         throw usageError(`unknown option --${escapeControls(name)}${suggestion(name)}`);
       }
       const next = line[i + 1];
-      const takesValue = (VALUE_FLAGS as readonly string[]).includes(name) && !arg.includes("=");
+      const takesValue = isValueFlag(name) && !arg.includes("=");
       if (takesValue && next !== undefined && /^-(\d|\.\d)/.test(next)) {
         // "--temperature -0.5": a negative number is a value, to be refused as such.
         line.splice(i, 2, `${arg}=${next}`);
@@ -214,11 +236,9 @@ export function parseCommandLine(args: string[]): Options {
       }
     } else if (/^-[A-Za-z][A-Za-z_-]+/.test(arg)) {
       const name = arg.slice(1).split("=")[0];
-      const known = (VALUE_FLAGS as readonly string[]).includes(name) ||
-        (SWITCHES as readonly string[]).includes(name);
       throw usageError(
         `unknown option ${escapeControls(arg.split("=")[0])}` +
-          (known
+          (isValueFlag(name) || isSwitch(name)
             ? `; did you mean --${name}? (long options take two dashes)`
             : name.length >= 3
             ? suggestion(name)
@@ -226,20 +246,26 @@ export function parseCommandLine(args: string[]): Options {
       );
     }
   }
+  return line;
+}
+
+/** node:util's parseArgs over the line, its refusals turned into one line each. */
+function parse(line: string[]): Values {
   const options: Record<string, { type: "string" | "boolean"; short?: string }> = {};
   for (const name of VALUE_FLAGS) options[name] = { type: "string" };
   for (const name of SWITCHES) options[name] = { type: "boolean" };
   options.help.short = "h";
-  let values: Record<string, string | boolean | undefined>;
   try {
-    ({ values } = parseArgs({ args: line, strict: true, allowPositionals: false, options }));
+    return parseArgs({ args: line, strict: true, allowPositionals: false, options }).values;
   } catch (err) {
     throw usageError(describeParseError(err));
   }
-  const text = (name: string) => values[name] as string | undefined;
-  const opts: Options = { ...blank, cfg: { ...DEFAULTS }, given: new Set() };
-  for (const name of Object.keys(values)) if (values[name] !== undefined) opts.given.add(name);
-  const cfg = opts.cfg;
+}
+
+/** microgpt.py's constants from their flags, each checked for what it can be. */
+function readSettings(values: Values, cfg: Config): void {
+  const text = (name: string) => textOf(values, name);
+  const whole = (name: string, min: number) => wholeOf(values, name, min);
   const seed = text("seed");
   if (seed !== undefined) {
     if (!/^[0-9]+$/.test(seed)) {
@@ -252,10 +278,6 @@ export function parseCommandLine(args: string[]): Options {
     }
     cfg.seed = BigInt(seed); // any size up to that, as Python's seeds
   }
-  const whole = (name: string, min: number) => {
-    const t = text(name);
-    return t === undefined ? undefined : integer(name, t, min);
-  };
   cfg.numSteps = whole("steps", 0) ?? cfg.numSteps;
   cfg.numSamples = whole("samples", 0) ?? cfg.numSamples;
   cfg.nEmbd = whole("n-embd", 1) ?? cfg.nEmbd;
@@ -278,6 +300,12 @@ export function parseCommandLine(args: string[]): Options {
       );
     }
   }
+}
+
+/** The tools' flags: files, the instruments, the prefix. */
+function readFiles(values: Values, opts: Options): void {
+  const text = (name: string) => textOf(values, name);
+  const whole = (name: string, min: number) => wholeOf(values, name, min);
   opts.saveEvery = whole("save-every", 1);
   opts.holdout = whole("holdout", 1) ?? 0;
   opts.input = text("input");
@@ -289,6 +317,11 @@ export function parseCommandLine(args: string[]): Options {
   opts.explain = values.explain === true;
   opts.attention = values.attention === true;
   opts.embeddings = values.embeddings === true;
+}
+
+/** Flags that do not go together, and paths that cannot be meant. */
+function crossCheck(values: Values, opts: Options): void {
+  const text = (name: string) => textOf(values, name);
   if (opts.saveEvery !== undefined && opts.save === undefined) {
     throw usageError(`--save-every needs --save PATH: where to write the checkpoints`);
   }
@@ -305,7 +338,6 @@ export function parseCommandLine(args: string[]): Options {
   if (fromStdin.length > 1) {
     throw usageError(`--${fromStdin[0]} and --${fromStdin[1]} cannot both read standard input`);
   }
-  return opts;
 }
 
 /** One line for what parseArgs rejected (its own messages can span lines). */
