@@ -33,9 +33,9 @@
  *    `backward()` adds them: the reverse of the order in which the depth-first walk from the loss
  *    finishes the users. That order is derived below, at each place it matters.
  *
- * The dataset, tokenizer, random numbers, command line and saving are microgpt.ts's own: this
- * file only supplies an {@linkcode Engine}. microgpt_fast_test.ts holds the two engines to
- * each other with `===`.
+ * The dataset, tokenizer and random numbers are microgpt.ts's own, and the command line,
+ * saving and instruments are the tools' (tools/): this file only supplies an
+ * {@linkcode Engine}. microgpt_fast_test.ts holds the two engines to each other with `===`.
  *
  * @example Train and sample exactly as microgpt.ts does, faster
  * ```sh
@@ -637,6 +637,21 @@ function attentionBackward(
       }
     }
   }
+  qkvBackward(model, li, t, gq);
+  rmsnormBackward(x, xt, S.gxn, gx, e, L.norm1, 2 * t);
+}
+
+/** q, k, v = attn_wq/wk/wv·xn, backward: from d(q) in `gq` and this position's d(k), d(v) in
+ * gK, gV (complete by now), writes d(xn) into the scratch `gxn` and adds to the three matrices'
+ * gradients. The math is `linear`'s: dxn = Wqᵀ·dq + Wkᵀ·dk + Wvᵀ·dv. */
+function qkvBackward(model: FastModel, li: number, t: number, gq: Float64Array): void {
+  const { nEmbd: e, nHead } = model.config;
+  const { w, g, scratch: S } = model;
+  const L = model.layers[li];
+  const hd = e / nHead;
+  const xt = t * e;
+  const gK = model.gK[li];
+  const gV = model.gV[li];
   // q, k, v = attn_wq/wk/wv·xn. xn[i] is used by every row of the three, finished head by
   // head as attention reaches them: in head h, q's rows (through the first dot product), then
   // k's (through the last, with this position's own key), then v's (through the outputs). At
@@ -658,7 +673,6 @@ function attentionBackward(
       }
     }
   }
-  rmsnormBackward(x, xt, gxn, gx, e, L.norm1, 2 * t);
 }
 
 /** MLP block of layer li: xn2 = rmsnorm(x1); h1 = mlp_fc1·xn2; x2 = mlp_fc2·relu(h1) + x1. */
