@@ -4,33 +4,19 @@
  * A port of Andrej Karpathy's microgpt.py: a character-level GPT (token and position
  * embeddings, RMSNorm, multi-head causal attention, a ReLU MLP, residual connections) whose every
  * scalar is a node of an autograd graph, trained with Adam on a list of names and then sampled.
- * For the same data, seed and settings it prints exactly what microgpt.py prints, so every number
- * can be checked against the Python original.
+ * For the same data, seed and settings it prints exactly what microgpt.py prints.
  *
- * How to read it. **Part I is the complete algorithm**, in microgpt.py's order: dataset,
- * tokenizer, autograd, parameters, the model, training, inference. A line says where it ends.
- * Then **`main()`** is microgpt.py's script — seed, read, shuffle, the three header lines, the
- * training loop, the sampling loop — and it is what `deno run microgpt.ts` runs. An **appendix**
- * reproduces the bits of Python that the numbers depend on (its random number generator,
- * `str.strip`, `%.4f`, `print`). The file's only import is the bundled input.txt: copied alone
- * beside it, it runs.
- *
- * Everything a flag brings (the command line, saving and resuming, the instruments) lives in the
- * tools/ folder beside this file, reached only when a flag is given. Everything else is just
- * efficiency: microgpt_fast.ts computes the same model, bit for bit, on typed arrays.
- *
- * @example Train on the bundled names and invent new ones (no permission flags needed)
- * ```sh
- * deno run microgpt.ts
- * deno run microgpt.ts --help    # any flag: the command line of tools/cli.ts
- * ```
+ * How to read it: **Part I is the complete algorithm**, in microgpt.py's order, up to a line that
+ * says where it ends; **`main()`** is microgpt.py's script, which `deno run microgpt.ts` runs; an
+ * **appendix** holds the bits of Python the numbers depend on (`random`, `str.strip`, `%.4f`,
+ * `print`). Its only import is input.txt. Flags bring in tools/ (the command line, checkpoints,
+ * instruments); microgpt_fast.ts is the same model on typed arrays: the rest is just efficiency.
  *
  * @example Use the pieces from another script
  * ```ts
  * import { DEFAULTS, initModel, parseDocs, Random, sample, Tokenizer } from "./microgpt.ts";
  * const rng = new Random(42);
- * const docs = parseDocs("emma\nolivia\nava\n");
- * const tok = new Tokenizer(docs);
+ * const tok = new Tokenizer(parseDocs("emma\nolivia\nava\n"));
  * const model = initModel(DEFAULTS, tok.vocabSize, rng);
  * console.log(sample(model, tok, rng, 1.0)); // an untrained model babbles
  * ```
@@ -317,8 +303,8 @@ export interface Model {
   params: Value[];
 }
 
-/** Makes a model whose weights are `next()`, called in microgpt.py's order: matrix by matrix,
- * row by row. */
+/** A model whose weights are `next()`, called in microgpt.py's order: matrix by matrix, row
+ * by row. */
 export function buildModel(cfg: Config, vocabSize: number, next: () => number): Model {
   const { nEmbd, nLayer, blockSize } = cfg;
   const matrix = (nout: number, nin: number) => {
@@ -404,9 +390,7 @@ export type KVCache = Value[][][];
 
 /** An empty cache, one list per layer. */
 export function emptyCache(nLayer: number): KVCache {
-  const cache: KVCache = [];
-  for (let i = 0; i < nLayer; i++) cache.push([]);
-  return cache;
+  return Array.from({ length: nLayer }, () => []); // [[] for _ in range(n_layer)]
 }
 
 /** The forward pass for one token at position `posId`: returns the logits of the next token.
@@ -664,12 +648,11 @@ export function generate(
 // makes its numbers CPython's, and the entry at the end starts it.
 // =============================================================================================
 
-/** microgpt.py's script: what `deno run microgpt.ts` runs. It needs no permission, and prints
- * exactly what microgpt.py prints. (With any flag, tools/cli.ts runs instead, with the command
- * line around the same steps.) */
+/** microgpt.py's script, which `deno run microgpt.ts` runs: no permission needed, and exactly
+ * microgpt.py's output. (With any flag, tools/cli.ts runs the same steps, with the tools.) */
 export function main(): void {
   const cfg = DEFAULTS;
-  const rng = new Random(cfg.seed); // let there be order among chaos
+  const rng = new Random(cfg.seed);
   const docs = parseDocs(bundledInput);
   rng.shuffle(docs);
   print(`num docs: ${docs.length}`);
@@ -684,8 +667,7 @@ export function main(): void {
   generate(model, tok, rng, "", (i, doc) => print(`sample ${padInt(i + 1, 2)}: ${doc}`));
 }
 
-/** microgpt.py's step line (0-based `step`), printed with `end="\r"`: in a terminal each line
- * overwrites the last, so the loss visibly falls. */
+/** microgpt.py's step line (0-based `step`); printed with end="\r", each overwrites the last. */
 export function stepLine(step: number, numSteps: number, loss: number): string {
   return `step ${padInt(step + 1, 4)} / ${padInt(numSteps, 4)} | loss ${formatFixed4(loss)}`;
 }
@@ -911,10 +893,9 @@ export class Random {
 }
 
 // =============================================================================================
-// The entry. With no flags, main(): what a reader reads is what runs. With any flag, the command
-// line of tools/cli.ts, through a dynamic import of a literal path, which needs no permission and
-// is never loaded without flags. No top-level await: tools/cli.ts imports this module back, and
-// an awaiting module would wait for it forever.
+// The entry. No flags: main(), so what a reader reads is what runs. Any flag: tools/cli.ts, through
+// a dynamic import of a literal path (it needs no permission, and is never loaded without flags).
+// No top-level await: tools/cli.ts imports this module back and would wait for it forever.
 
 if (import.meta.main) {
   if (Deno.args.length === 0) runMain();
@@ -931,8 +912,8 @@ function runMain(): void {
   }
 }
 
-/** A copy of microgpt.ts without its tools/ folder runs main(), but has no flags to offer: that
- * is one line and exit code 2. Any other failure to load the tools is a bug, and is rethrown. */
+/** Copied alone, microgpt.ts runs, but has no flags to offer: one line, exit code 2. Any other
+ * failure to load the tools is a bug, and is rethrown. */
 function noTools(err: unknown): number {
   const { code, message } = err as { code?: string; message?: string };
   if (code !== "ERR_MODULE_NOT_FOUND" || !String(message).includes("/tools/cli.ts")) throw err;
