@@ -288,7 +288,7 @@ export const DEFAULTS: Readonly<Config> = Object.freeze({
   numSteps: 1000,
   temperature: 0.5,
   numSamples: 20,
-  seed: 42n, // let there be order among chaos
+  seed: 42n,
 });
 
 /** A model: its settings, its named weight matrices, and all weights as one flat list. */
@@ -652,7 +652,7 @@ export function generate(
  * microgpt.py's output. (With any flag, tools/cli.ts runs the same steps, with the tools.) */
 export function main(): void {
   const cfg = DEFAULTS;
-  const rng = new Random(cfg.seed);
+  const rng = new Random(cfg.seed); // let there be order among chaos
   const docs = parseDocs(bundledInput);
   rng.shuffle(docs);
   print(`num docs: ${docs.length}`);

@@ -78,3 +78,18 @@ Deno.test({
     assert.deepEqual(rowsOfLog[1].split("\t").slice(0, 3), ["1", "3.461323030236502", "0.01"]);
   },
 });
+
+Deno.test({
+  name: "cli: with --prefix, the attention map's rows are the characters read, the prefix once",
+  ignore: !CLI,
+  fn: async () => {
+    const r = await cli(["--steps", "20", "--prefix", "ka", "--samples", "1", "--attention"], []);
+    assert.equal(r.code, 0, r.stderr);
+    const name = r.stdout.split("sample  1: ")[1].split("\n")[0];
+    assert(name.startsWith("ka"), name);
+    const map = r.stdout.split("layer 0, head 0")[1].split("\n").slice(1);
+    const labels = map.filter((l) => /^ *(<s>|[a-z-]) [░▒▓█ ]/.test(l)).map((l) => l.trim()[0]);
+    const read = ["<", ...name].slice(0, Math.min(name.length + 1, 16));
+    assert.deepEqual(labels.slice(0, read.length), read);
+  },
+});

@@ -330,7 +330,7 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
   trainer.generate(tok, state.rng, prefix, (i, name) => {
     io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
     if (i === 0 && opts.attention) {
-      io.out(attentionReport(["<s>", ...prefix, ...name], attention));
+      io.out(attentionReport(["<s>", ...name], attention)); // the name holds the prefix
     }
     if (watch !== undefined && watch.signal !== 0) {
       sampledAll = i + 1 === cfg.numSamples;
