@@ -34,7 +34,8 @@ import bundledInput from "./input.txt" with { type: "text" };
 // Dataset: a list of documents, here one name per line. The model learns what a name looks like
 // from thousands of them, and each one is a separate little sequence: it never sees two at once.
 // The run shuffles them once (with the seeded generator of the appendix) and then takes them in
-// that order, one per training step.
+// that order, one per training step. microgpt.py downloads makemore's names.txt (32,033 names) when
+// it finds no input.txt; this file brings its own (8,422 names, a-z and "-"): the same run on it.
 
 /** Splits a text into documents as microgpt.py reads its input file: one per line (Python's
  * text mode ends a line at "\n", "\r\n" or a lone "\r"), stripped, empty lines dropped. */
@@ -114,7 +115,7 @@ export class Tokenizer {
 // they are four fields. microgpt.py also wraps a plain number operand (the 2 in x·2) in a Value
 // of its own; here it is no child at all: nobody reads its gradient, and leaving it out changes
 // no bit of any other. TypeScript has no operator overloading, so a + b is a.add(b), and
-// Python's reflected forms (2 * x, 1 / x) are written with the Value first: x.mul(2).
+// Python's reflected forms are written with the Value first: (1 / n) * sum(losses) is .mul(1 / n).
 
 /** A scalar in the computation graph: its value, its gradient, its children. */
 export class Value {
@@ -256,7 +257,7 @@ export interface Config {
   nHead: number;
   /** Standard deviation of the Gaussian that draws every initial weight. */
   initStd: number;
-  /** Adam's peak learning rate; it decays linearly to 0 over the steps. */
+  /** Adam's peak learning rate; it decays linearly towards 0 (lr/numSteps at the last step). */
   learningRate: number;
   /** Adam's decay rate of the first moment (the running mean of the gradient). */
   beta1: number;
@@ -414,7 +415,7 @@ export function gpt(
   const tokEmb = sd.wte[tokenId]; // what the token is
   const posEmb = sd.wpe[posId]; // where it is
   let x = tokEmb.map((t, i) => t.add(posEmb[i]));
-  // Not redundant with the norm inside the block: the residual stream below starts from here.
+  // Not redundant with the block's own norm: the residual adds below add to this x itself.
   x = rmsnorm(x);
 
   for (let li = 0; li < nLayer; li++) {
@@ -433,7 +434,7 @@ export function gpt(
     const xAttn: Value[] = [];
     for (let h = 0; h < nHead; h++) {
       const hs = h * headDim; // head h owns entries hs … hs + headDim − 1 of q, k and v
-      // Dot products grow with the width; dividing by sqrt(headDim) keeps softmax from saturating.
+      // A sum of headDim products spreads like sqrt(headDim); dividing keeps softmax unsaturated.
       const attnLogits: Value[] = [];
       for (let t = 0; t < ks.length; t++) {
         let s = q[hs].mul(ks[t][hs]);
@@ -488,7 +489,7 @@ export class Adam {
   /** Moves every parameter against its gradient at training step `step` (0-based). */
   update(params: Value[], step: number): void {
     const { learningRate, beta1, beta2, epsAdam, numSteps } = this.config;
-    const lrT = learningRate * (1 - step / numSteps); // linear decay to 0
+    const lrT = learningRate * (1 - step / numSteps); // linear decay towards 0
     // The moments start at 0, which biases them low early on; dividing by 1 − β^t undoes that.
     const c1 = 1 - beta1 ** (step + 1);
     const c2 = 1 - beta2 ** (step + 1);
@@ -726,7 +727,8 @@ export function print(text: string, end = "\n"): void {
 // ---------------------------------------------------------------------------------------------
 // Randomness. JavaScript's Math.random cannot be seeded, and to print microgpt.py's numbers we
 // need Python's exact stream. This is the part of CPython's `random` module that microgpt.py
-// uses: the Mersenne Twister MT19937 and the same recipes on top of it.
+// uses: the Mersenne Twister MT19937 and the same recipes on top of it. The integers are exact;
+// gauss() uses Math.cos/sin/log, a bit off glibc's for a few arguments (6 of the 4,224 weights).
 const MT_N = 624;
 const MT_M = 397;
 

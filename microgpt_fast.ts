@@ -5,7 +5,7 @@
  * microgpt.ts makes every scalar a node of a graph and lets `backward()` find the gradients.
  * Here the weights, their gradients, Adam's moments and the activations are flat
  * `Float64Array`s, and the backward pass is written out, each step beside its forward step. No
- * graph is built and nothing is sorted, so a training step costs a few hundred microseconds at
+ * graph is built and nothing is sorted, so a training step costs about a hundred microseconds at
  * microgpt.py's settings and its memory stays flat at bigger ones.
  *
  * Read it for the math first. Each backward function opens with "The math": its gradient
@@ -28,7 +28,7 @@
  *    subtracts its maximum as `x + (−max)` and divides as `e · total^−1`, sums run left to
  *    right from the first term, the loss is `log(p) · (−1)` summed and then `· (1/n)`.
  * 2. Every gradient term is the graph's own `local · g` product: for instance each attention
- *    weight has its own `total^−1` node, so `total` receives one term per position.
+ *    weight has its own `total^−1` node, so `total` receives one term per attended position.
  * 3. Where a value has several users, their terms are added in the order in which the graph's
  *    `backward()` adds them: the reverse of the order in which the depth-first walk from the loss
  *    finishes the users. That order is derived below, at each place it matters.
@@ -187,7 +187,6 @@ class Scratch {
   readonly gxAttn: Float64Array;
   readonly gLogit: Float64Array;
   readonly gW: Float64Array; // d/d(attention weight s), s ≤ t
-  readonly gPw: Float64Array; // d/d(total^−1 of weight s)
   readonly probs: Float64Array;
 
   constructor(e: number, vocabSize: number, T: number) {
@@ -200,7 +199,6 @@ class Scratch {
     this.gxAttn = new Float64Array(e);
     this.gLogit = new Float64Array(vocabSize);
     this.gW = new Float64Array(T);
-    this.gPw = new Float64Array(T);
     this.probs = new Float64Array(vocabSize);
   }
 }
@@ -218,21 +216,24 @@ class Scratch {
 // the graph's order gives the graph's bits. microgpt.ts's backward() walks the graph depth-first
 // from the loss, and a value's gradient collects its users' terms in the reverse of the order in
 // which that walk finishes the users. Floating-point addition is not associative, so that order
-// is part of the result. Three facts settle it everywhere below:
+// is part of the result. Three facts, F1–F3, settle it everywhere below:
 //
-// - The loss is ((l_0 + l_1) + …)·(1/n), and the walk enters l_0 first: everything position 0
+// - F1. The loss is ((l_0 + l_1) + …)·(1/n), and the walk enters l_0 first: everything position 0
 //   computes is finished first, then what position 1 adds, and so on. A value used by several
 //   positions (a weight, a key, a value) gets their terms from the last position to the first,
 //   so the backward pass runs over the positions from last to first.
-// - Inside a position, the walk enters the target's probability, whose first child leads through
+// - F2. Inside a position, the walk enters the target's probability, whose first child leads through
 //   the target's logit, lm_head's row, the last layer's output x[0], down the first input of
 //   each sum — the MLP, its norm, the attention output, head 0, its first weight, its first dot
 //   product, q's first row… So rows of a matrix are finished in order, and their shared input
 //   sums their terms from the last row to the first.
-// - A value read by a later node is finished before it: a residual input is finished before the
-//   residual add, the squares inside a norm before the norm's scaling.
+// - F3. A node finishes after everything it reads, directly or not: so the residual add (which
+//   reads the block's output) finishes after the block's norm, and a norm's y_i (which read
+//   scale) after its squares.
 //
-// Each backward function below says which of these decides its order.
+// The backward functions below derive the rest of their order from these, where it matters.
+// To read the math in the order the gradient flows, start at headBackward, then mlpBackward,
+// attentionBackward and qkvBackward, embedBackward, and adamUpdate.
 
 // Building blocks, forward and backward.
 
@@ -318,7 +319,7 @@ function linearRowBackward(
  * The math. As in linearRowBackward, for those rows: dx += Wᵀ·dout, dW += dout·xᵀ.
  *
  * How the code keeps the graph's order. The rows go from hi−1 down to lo, the order in which a
- * shared input sums its rows' terms (fact 2 above): the same terms as linearRowBackward row
+ * shared input sums its rows' terms (F2): the same terms as linearRowBackward row
  * after row, and in each gx[c] the same order, but four rows per pass over gx. */
 function linearBackward(
   w: Float64Array,
@@ -389,7 +390,7 @@ function rmsnorm(
  * How the code keeps the graph's order. It follows the graph's nodes, not the formula (the
  * steps are below): the textbook's 2·x_j, for one, arrives as two equal terms, one per child of
  * the square x_j·x_j. `gx` may already hold a residual's term, finished after both users
- * (fact 3); the terms through y_i come next, then those through the squares, which the walk
+ * (F3); the terms through y_i come next, then those through the squares, which the walk
  * finished before y_i (inside scale, reached from y_0). */
 function rmsnormBackward(
   x: Float64Array,
@@ -523,9 +524,9 @@ function attention(
     }
     let total = 0;
     for (let s = 0; s <= t; s++) {
-      const x = Math.exp(L.attExp[ex + s] + -max);
-      L.attExp[ex + s] = x;
-      total = s === 0 ? x : total + x;
+      const eS = Math.exp(L.attExp[ex + s] + -max);
+      L.attExp[ex + s] = eS;
+      total = s === 0 ? eS : total + eS;
     }
     L.attTotal[h * T + t] = total;
     const pw = total ** -1;
@@ -545,7 +546,7 @@ function attention(
 }
 
 /** Attention block, backward: from d(x1) in `gx1`, writes d(x) into `gx`, adds this position's
- * terms to every earlier key and value (gK, gV), and to the weights.
+ * terms to the keys and values of positions 0…t, its own included (gK, gV), and to the weights.
  *
  * The math. At position t, with d = headDim, each head computes from its slices of q, k, v:
  *

@@ -20,7 +20,7 @@ import {
 } from "../microgpt.ts";
 
 /** Hears each training step's 0-based index and loss; returning false stops the training there.
- * (Part II prints microgpt.py's step line through it.) */
+ * (microgpt.ts's main() and tools/cli.ts's script() print microgpt.py's step line through it.) */
 export type StepHook = (step: number, loss: number) => boolean | void;
 
 /** Hears each sample as it is drawn (0-based); returning false stops the sampling there. */

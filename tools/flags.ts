@@ -28,7 +28,7 @@ Options (default in brackets):
   --n-head N          attention heads, integer >= 1 [4]
   --n-layer N         transformer blocks, integer >= 1 [1]
   --block-size N      context length in tokens, integer >= 1; longer documents are cut [16]
-  --lr X              peak learning rate, > 0; decays linearly to 0 over the steps [0.01]
+  --lr X              peak learning rate, > 0; decays linearly towards 0 [0.01]
   --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
   --samples N         names to invent after training, integer >= 0 [20]
   --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
