@@ -1,0 +1,393 @@
+// Tests for tools/trace_diff.ts. The traces come from microgpt.ts's Part I through
+// tools/testdata/trace_harness.ts, on a two-layer model: perturbed by hand (one number at one
+// place), or with a classic porting bug planted in the run itself.
+
+import assert from "node:assert/strict";
+import { DEFAULTS } from "../microgpt.ts";
+import {
+  backwardOrder,
+  DEFAULT_TOLERANCE,
+  type DiffReport,
+  diffTraces,
+  parseTrace,
+  relativeDifference,
+} from "./trace_diff.ts";
+import { type Bugs, type HarnessRun, traceRun } from "./testdata/trace_harness.ts";
+
+const tiny = {
+  ...DEFAULTS,
+  nLayer: 2,
+  nEmbd: 8,
+  nHead: 2,
+  blockSize: 8,
+  numSteps: 4,
+  numSamples: 3,
+};
+
+const text = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n";
+
+function lines(run: Partial<HarnessRun> = {}): string[] {
+  const out: string[] = [];
+  traceRun({ text, config: tiny, ...run }, (line) => out.push(line));
+  return out;
+}
+
+const base = lines();
+
+type Rec = Record<string, unknown> & { kind: string };
+
+/** A copy of `trace` with `change` applied to the records `pick` chooses. */
+function perturb(trace: string[], pick: (r: Rec) => boolean, change: (r: Rec) => void): string[] {
+  let changed = 0;
+  const out = trace.map((line) => {
+    const r = JSON.parse(line) as Rec;
+    if (!pick(r)) return line;
+    change(r);
+    changed++;
+    return JSON.stringify(r);
+  });
+  assert(changed > 0, "the perturbation touched no record");
+  return out;
+}
+
+function diff(a: string[], b: string[], options = {}): DiffReport {
+  return diffTraces(
+    parseTrace(a.join("\n"), "a.jsonl"),
+    parseTrace(b.join("\n"), "b.jsonl"),
+    options,
+  );
+}
+
+/** The record of step `s`. */
+const step = (s: number) => (r: Rec) => r.kind === "step" && r.step === s;
+
+Deno.test("identical traces: 'identical', exit 0, and what was compared", () => {
+  const report = diff(base, base.slice());
+  assert.equal(report.exitCode, 0);
+  assert.deepEqual(report.lines, [
+    "identical",
+    "compared: header, initial weights, steps 1-4, forward passes at steps 1, samples 1-3",
+  ]);
+});
+
+Deno.test("a perturbed gradient names its matrix and the one backward() reached before it", () => {
+  const order = backwardOrder(
+    (base.map((l) => JSON.parse(l)).filter((r) => r.kind === "init")).map((r) => r.matrix),
+  );
+  for (let i = 0; i < order.length; i++) {
+    const m = order[i];
+    const b = perturb(base, step(2), (r) => {
+      const g = r.grad_sumsq as Record<string, number>;
+      g[m] *= 1 + 1e-6;
+    });
+    const report = diff(base, b);
+    assert.equal(report.exitCode, 1);
+    assert.equal(report.lines[0], `diverged at step 3: the gradient of ${m} (sum of squares)`);
+    const before = i === 0 ? "the loss" : `${order[i - 1]}'s gradient`;
+    assert.match(
+      report.lines[4],
+      new RegExp(
+        `^ {2}everything agrees up to ${before} and parts at ${m}'s gradient: look between them — `,
+      ),
+    );
+    assert.match(report.lines[3], /^ {2}relative difference 1\.0e-6 \(tolerance 1e-9\)$/);
+  }
+  const fc1 = perturb(
+    base,
+    step(0),
+    (r) => ((r.grad_sumsq as Record<string, number>)["layer0.mlp_fc1"] *= 2),
+  );
+  assert.equal(
+    diff(base, fc1).lines[4],
+    "  everything agrees up to layer0.mlp_fc2's gradient and parts at layer0.mlp_fc1's gradient: " +
+      "look between them — " +
+      "the ReLU's backward (the gradient passes where the input was > 0, else 0), then " +
+      "mlp_fc1's linear backward",
+  );
+  const head = perturb(
+    base,
+    step(0),
+    (r) => ((r.grad_sumsq as Record<string, number>).lm_head *= 2),
+  );
+  assert.match(
+    diff(base, head).lines[4],
+    /up to the loss and parts at lm_head's gradient: .*softmax\/cross-entropy backward/,
+  );
+});
+
+Deno.test("a perturbed forward stage names the step, position, layer, head and stage", () => {
+  const b = perturb(base, (r) => r.kind === "forward" && r.pos === 3, (r) => {
+    const layer = (r.layers as Record<string, number[][]>[])[1];
+    layer.attn[1][2] += 1e-7;
+  });
+  const report = diff(base, b);
+  assert.equal(
+    report.lines[0],
+    "diverged at step 1, position 3, layer 1, head 1: the attention weights, over position 2",
+  );
+  assert.match(
+    report.lines[4],
+    /^ {2}everything agrees up to the attention weights \(head 0\) and parts at the attention weights \(head 1\): look between them — the attention weights: per head, q·k/,
+  );
+  const hidden = perturb(base, (r) => r.kind === "forward" && r.pos === 2, (r) => {
+    (r.layers as Record<string, number[]>[])[0].mlp_hidden[5] = 0.5;
+  });
+  const h = diff(base, hidden);
+  assert.equal(
+    h.lines[0],
+    "diverged at step 1, position 2, layer 0: the MLP's hidden layer (after the ReLU), index 5",
+  );
+  assert.match(
+    h.lines[4],
+    /^ {2}everything agrees up to the RMSNorm before the MLP and parts at the MLP's hidden layer \(after the ReLU\): look between them — mlp_fc1's projection, then the ReLU/,
+  );
+});
+
+Deno.test("a header that differs is a setup mismatch, reported before any number", () => {
+  const b = perturb(base, (r) => r.kind === "header", (r) => {
+    (r.settings as Record<string, number>).learning_rate = 0.02;
+    r.docs_sha256 = "0".repeat(64);
+  });
+  const report = diff(base, b);
+  assert.equal(report.exitCode, 1);
+  assert.equal(report.verdict, "setup");
+  assert.match(report.lines[0], /^setup differs: /);
+  assert.deepEqual(report.lines.slice(1), [
+    "  settings.learning_rate: A 0.01, B 0.02",
+    `  docs_sha256: A ${JSON.parse(base[0]).docs_sha256}, B ${"0".repeat(64)}`,
+  ]);
+  // The same documents in another order: the shuffle, an algorithm's divergence.
+  const shuffled = perturb(base, (r) => r.kind === "header", (r) => (r.shuffled_sha256 = "x"));
+  const s = diff(base, shuffled);
+  assert.equal(s.verdict, "diverged");
+  assert.equal(s.lines[0], "diverged at the documents' order after the shuffle (SHA-256)");
+  assert.match(s.lines.join("\n"), /random\.shuffle/);
+});
+
+Deno.test("the tolerance lets last-bit differences agree; --exact demands bit equality", () => {
+  const b = perturb(base, step(1), (r) => (r.loss = (r.loss as number) * (1 + 1e-13)));
+  const within = diff(base, b);
+  assert.equal(within.exitCode, 0);
+  assert.match(
+    within.lines[0],
+    /^agree within 1e-9 \(largest relative difference 1\.0e-13, at step 2: the loss\)$/,
+  );
+  assert.equal(DEFAULT_TOLERANCE, 1e-9);
+  const exact = diff(base, b, { exact: true });
+  assert.equal(exact.exitCode, 1);
+  assert.equal(exact.lines[0], "diverged at step 2: the loss");
+  assert.equal(exact.lines[3], "  relative difference 1.0e-13 (--exact demands bit equality)");
+  assert.equal(diff(base, b, { tolerance: 1e-14 }).exitCode, 1);
+  assert.equal(diff(base, b, { tolerance: 1e-12 }).exitCode, 0);
+});
+
+Deno.test("only the steps both traces have are compared; samples only after the same training", () => {
+  const short = lines({ steps: 2 });
+  const report = diff(base, short);
+  assert.equal(report.exitCode, 0);
+  assert.deepEqual(report.lines, [
+    "identical",
+    "compared: header, initial weights, steps 1-2 (A has 4, B 2), forward passes at steps 1, " +
+    "samples not compared (they follow different trainings)",
+  ]);
+});
+
+Deno.test("relativeDifference and the backward order", () => {
+  assert.equal(relativeDifference(1, 1), 0);
+  assert.equal(relativeDifference(NaN, NaN), 0);
+  assert.equal(relativeDifference(1, NaN), Infinity);
+  assert.equal(relativeDifference(2, 1), 0.5);
+  assert.equal(relativeDifference(1e-12, 2e-12, 1), 1e-12); // against the list's largest value
+  assert.deepEqual(
+    backwardOrder([
+      "wte",
+      "wpe",
+      "lm_head",
+      ...[0, 1].flatMap((i) =>
+        ["attn_wq", "attn_wk", "attn_wv", "attn_wo", "mlp_fc1", "mlp_fc2"].map((m) =>
+          `layer${i}.${m}`
+        )
+      ),
+    ]),
+    [
+      "lm_head",
+      ...[1, 0].flatMap((i) =>
+        ["mlp_fc2", "mlp_fc1", "attn_wo", "attn_wv", "attn_wk", "attn_wq"].map((m) =>
+          `layer${i}.${m}`
+        )
+      ),
+      "wpe",
+      "wte",
+    ],
+  );
+});
+
+// ---------------------------------------------------------------------------------------------
+// The classic bugs of a port, planted in the run: the first divergence each one causes.
+
+function bug(bugs: Bugs): DiffReport {
+  return diff(base, lines({ bugs }));
+}
+
+Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc1", () => {
+  const r = bug({ reluGrad: true });
+  assert.equal(r.lines[0], "diverged at step 1: the gradient of layer1.mlp_fc1 (sum of squares)");
+  assert.match(
+    r.lines[4],
+    /up to layer1\.mlp_fc2's gradient and parts at layer1\.mlp_fc1's gradient: look between them — the ReLU's backward/,
+  );
+});
+
+Deno.test("a missing attention scale: the attention weights at the second position", () => {
+  const r = bug({ noAttentionScale: true });
+  // At position 0 a head attends to one position only: weight 1, scaled or not.
+  assert.equal(
+    r.lines[0],
+    "diverged at step 1, position 1, layer 0, head 0: the attention weights, over position 0",
+  );
+  assert.match(
+    r.lines[4],
+    /^ {2}everything agrees up to v and parts at the attention weights \(head 0\): look between them — .*divided by √head_dim/,
+  );
+});
+
+Deno.test("Adam's bias correction at step instead of step + 1: the first update", () => {
+  const r = bug({ adamBiasAtStep: true });
+  assert.equal(r.lines[0], "diverged at step 1: wte's weights after the update (sum of squares)");
+  assert.match(r.lines[2], /^ {2}B: NaN /);
+  assert.match(
+    r.lines[4],
+    /up to the learning rate lr_t and parts at wte's weights after the update: look between them — Adam's update: .*bias correction/,
+  );
+});
+
+Deno.test("integer division in the learning-rate decay: the second step's lr_t", () => {
+  const r = bug({ lrIntegerDivision: true });
+  assert.equal(r.lines[0], "diverged at step 2: the learning rate lr_t");
+  assert.match(
+    r.lines[4],
+    /up to wte's gradient and parts at the learning rate lr_t: .*float division/,
+  );
+});
+
+Deno.test("RMSNorm's eps: the first norm of the first position", () => {
+  const r = bug({ rmsnormEps: 1e-6 });
+  assert.equal(r.lines[0], "diverged at step 1, position 0: the RMSNorm of the embedding, index 0");
+  assert.match(
+    r.lines[4],
+    /^ {2}everything agrees up to the embedding wte\[token\] \+ wpe\[pos\] and parts at the RMSNorm of the embedding: look between them — RMSNorm: .*1e-5/,
+  );
+});
+
+Deno.test("the init draws in another order: the first weight out of place, and the same draws", () => {
+  const r = bug({ initColumnMajor: true });
+  assert.equal(r.lines[0], "diverged at initial weights: wte's weights, row 0, col 1");
+  assert.match(r.lines[4], /the order of the init draws/);
+  assert.match(
+    r.lines[5],
+    /^ {2}B's value there is A's at row \d+, col \d+: the same draws in another order$/,
+  );
+});
+
+Deno.test("the KV cache kept from one sample to the next: the second sample's first draw", () => {
+  const r = bug({ kvCacheKept: true });
+  assert.match(
+    r.lines[0],
+    /^diverged at sample 2, position 0: the (drawn token's probability|token drawn)$/,
+  );
+  assert.match(r.lines[4], /the KV cache must start empty for each sample/);
+});
+
+// ---------------------------------------------------------------------------------------------
+// The command line
+
+const differ = new URL("./trace_diff.ts", import.meta.url).pathname;
+
+function cli(args: string[]) {
+  const out = new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-read", differ, ...args],
+    stdout: "piped",
+    stderr: "piped",
+  }).outputSync();
+  const decode = (b: Uint8Array) => new TextDecoder().decode(b);
+  return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
+}
+
+Deno.test("the command prints the verdict and exits 0 identical or within, 1 diverged", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const write = (name: string, trace: string[]) => {
+      Deno.writeTextFileSync(`${dir}/${name}`, trace.join("\n") + "\n");
+      return `${dir}/${name}`;
+    };
+    const a = write("a.jsonl", base);
+    const same = cli([a, write("same.jsonl", base)]);
+    assert.equal(same.code, 0);
+    assert.equal(same.stdout.split("\n")[0], "identical");
+    const b = write(
+      "b.jsonl",
+      perturb(base, step(0), (r) => (r.loss = (r.loss as number) * (1 + 1e-15))),
+    );
+    const within = cli([a, b, "--stats"]);
+    assert.equal(within.code, 0);
+    assert.match(within.stdout, /^agree within 1e-9 \(/);
+    assert.match(within.stdout, /\n {2}loss {5}1\.\de-15 {2}at step 1: the loss\n/);
+    const exact = cli([a, b, "--exact"]);
+    assert.equal(exact.code, 1);
+    assert.match(exact.stdout, /^diverged at step 1: the loss\n/);
+    assert.equal(exact.stderr, "");
+    assert.equal(cli([a, b, "--tolerance=1e-16"]).code, 1);
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+Deno.test("unreadable input: one error line, exit 2, nothing on stdout", () => {
+  const dir = Deno.makeTempDirSync();
+  try {
+    const good = `${dir}/good.jsonl`;
+    Deno.writeTextFileSync(good, base.join("\n"));
+    const files: Record<string, string | Uint8Array> = {
+      "notjson.jsonl": "hello\n",
+      "array.jsonl": "[1, 2]\n",
+      "nottrace.jsonl": '{"kind":"step","step":0}\n',
+      "v2.jsonl": '{"kind":"header","format":"microgpt trace","version":2}\n',
+      "empty.jsonl": "",
+      "latin1.jsonl": new Uint8Array([0x7b, 0xe9, 0x7d, 0x0a]),
+      "noloss.jsonl": perturb(base, step(1), (r) => delete r.loss).join("\n"),
+      "unknown.jsonl": [...base, '{"kind":"weather"}'].join("\n"),
+    };
+    for (const [name, content] of Object.entries(files)) {
+      if (typeof content === "string") Deno.writeTextFileSync(`${dir}/${name}`, content);
+      else Deno.writeFileSync(`${dir}/${name}`, content);
+    }
+    const cases: [string[], RegExp][] = [
+      [[good, `${dir}/missing.jsonl`], /missing\.jsonl: no such file/],
+      [[good, dir], /is a directory/],
+      [[good, `${dir}/notjson.jsonl`], /line 1 is not JSON/],
+      [[good, `${dir}/array.jsonl`], /line 1 is not a JSON object/],
+      [
+        [`${dir}/nottrace.jsonl`, good],
+        /is not a trace: its first line is not a "microgpt trace" header/,
+      ],
+      [[good, `${dir}/v2.jsonl`], /is trace format version 2; this differ reads version 1/],
+      [[good, `${dir}/empty.jsonl`], /is empty, not a trace/],
+      [[good, `${dir}/latin1.jsonl`], /is not UTF-8 text/],
+      [[good, `${dir}/noloss.jsonl`], /line \d+: "loss" is missing or not a number/],
+      [[good, `${dir}/unknown.jsonl`], /unknown record kind "weather"/],
+      [[good], /name two traces/],
+      [[good, good, "--tolerance", "abc"], /--tolerance takes a number/],
+      [[good, good, "--exact", "--tolerance", "1"], /exclude each other/],
+      [[good, good, "--fast"], /unknown option --fast/],
+    ];
+    for (const [args, message] of cases) {
+      const r = cli(args);
+      assert.equal(r.code, 2, `${args}: ${r.stdout}${r.stderr}`);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, /^error: [^\n]*\n$/);
+      assert.match(r.stderr, message);
+    }
+  } finally {
+    Deno.removeSync(dir, { recursive: true });
+  }
+});
