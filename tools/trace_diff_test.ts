@@ -222,6 +222,16 @@ Deno.test("relativeDifference and the backward order", () => {
   );
 });
 
+Deno.test("a port that only sums in another order agrees within the default tolerance", () => {
+  const report = diff(base, lines({ bugs: { reversedSums: true } }));
+  assert.equal(report.verdict, "within");
+  assert.match(
+    report.lines[0],
+    /^agree within 1e-9 \(largest relative difference \d\.\de-1[4-7], at /,
+  );
+  assert.equal(diff(base, lines({ bugs: { reversedSums: true } }), { exact: true }).exitCode, 1);
+});
+
 // ---------------------------------------------------------------------------------------------
 // The classic bugs of a port, planted in the run: the first divergence each one causes.
 

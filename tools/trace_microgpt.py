@@ -569,6 +569,8 @@ def check_paths(script, trace):
         )
     if os.path.isdir(trace):
         raise UsageError("--trace %s is a directory: name a file" % trace)
+    if os.path.exists(trace) and not os.path.isfile(trace):
+        raise UsageError("--trace %s is not a regular file: name a file" % trace)
     for other, what in ((script, "microgpt.py"), ("input.txt", "the training text")):
         if os.path.exists(trace) and os.path.samefile(trace, other):
             raise UsageError("--trace %s is %s: name another file" % (trace, what))
@@ -627,6 +629,11 @@ def run(argv):
     try:
         exec(code, ns)
         sys.stdout.flush()
+    except BrokenPipeError:
+        # Nobody reads stdout any more; keep Python from complaining about it at exit.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.stderr.write("error: stdout was closed; %s holds the %d steps traced\n" % (trace, tracer.steps_done))
+        return 1
     except KeyboardInterrupt:
         sys.stderr.write("error: interrupted; %s holds the %d steps traced so far\n" % (trace, tracer.steps_done))
         return 130

@@ -50,6 +50,9 @@ export interface Bugs {
   initColumnMajor?: boolean;
   /** Sampling keeps the KV cache from one sample to the next. */
   kvCacheKept?: boolean;
+  /** Not a bug: every matrix-vector product sums right to left. The same algorithm, rounded in
+   * another order, as a port may well compute it. */
+  reversedSums?: boolean;
 }
 
 /** One traced run. */
@@ -86,6 +89,16 @@ function norm(x: Value[], bugs: Bugs): Value[] {
   for (let i = 1; i < squares.length; i++) s = s.add(squares[i]);
   const scale = s.div(x.length).add(bugs.rmsnormEps).pow(-0.5);
   return x.map((xi) => xi.mul(scale));
+}
+
+/** Part I's linear, or the same products summed right to left. */
+function project(x: Value[], w: Value[][], bugs: Bugs): Value[] {
+  if (!bugs.reversedSums) return linear(x, w);
+  return w.map((row) => {
+    let s = row[x.length - 1].mul(x[x.length - 1]);
+    for (let i = x.length - 2; i >= 0; i--) s = s.add(row[i].mul(x[i]));
+    return s;
+  });
 }
 
 /** One layer's attention heads, as Part I's gpt computes them; observes each head's weights. */
@@ -141,9 +154,9 @@ export function gptStages(
     let xResidual = x;
     x = norm(x, bugs);
     observe("norm_attn", x, li);
-    const q = linear(x, sd[`layer${li}.attn_wq`]);
-    const k = linear(x, sd[`layer${li}.attn_wk`]);
-    const v = linear(x, sd[`layer${li}.attn_wv`]);
+    const q = project(x, sd[`layer${li}.attn_wq`], bugs);
+    const k = project(x, sd[`layer${li}.attn_wk`], bugs);
+    const v = project(x, sd[`layer${li}.attn_wv`], bugs);
     observe("q", q, li);
     observe("k", k, li);
     observe("v", v, li);
@@ -151,20 +164,20 @@ export function gptStages(
     values[li].push(v);
     const xAttn = heads(model, q, keys[li], values[li], bugs, (h, w) => observeHead(li, h, w));
     observe("heads_out", xAttn, li);
-    x = linear(xAttn, sd[`layer${li}.attn_wo`]);
+    x = project(xAttn, sd[`layer${li}.attn_wo`], bugs);
     x = x.map((a, i) => a.add(xResidual[i]));
     observe("attn_out", x, li);
     xResidual = x;
     x = norm(x, bugs);
     observe("norm_mlp", x, li);
-    x = linear(x, sd[`layer${li}.mlp_fc1`]);
+    x = project(x, sd[`layer${li}.mlp_fc1`], bugs);
     x = x.map((xi) => bugs.reluGrad ? new Value(xi.data > 0 ? xi.data : 0, xi, 1) : xi.relu());
     observe("mlp_hidden", x, li);
-    x = linear(x, sd[`layer${li}.mlp_fc2`]);
+    x = project(x, sd[`layer${li}.mlp_fc2`], bugs);
     x = x.map((a, i) => a.add(xResidual[i]));
     observe("mlp_out", x, li);
   }
-  const logits = linear(x, sd.lm_head);
+  const logits = project(x, sd.lm_head, bugs);
   observe("logits", logits);
   return logits;
 }
@@ -326,11 +339,13 @@ if (import.meta.main) {
   };
   const steps = flag("--steps");
   const detail = flag("--detail");
+  const bugs: Bugs = rest.includes("--reversed-sums") ? { reversedSums: true } : {};
   const lines: string[] = [];
   const result = traceRun({
     text: Deno.readTextFileSync(input),
     steps: steps === undefined ? undefined : Number(steps),
     detail: detail === undefined ? [] : detail.split(",").map(Number),
+    bugs,
   }, (line) => lines.push(line));
   Deno.writeTextFileSync(out, lines.join("\n") + "\n");
   await Deno.stdout.write(new TextEncoder().encode(result.stdout));
