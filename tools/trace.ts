@@ -233,13 +233,23 @@ function settingsRecord(s: TraceSettings): Record<string, unknown> {
  * records come while the step computes) and `step`, then `sample` per sample. */
 export class TraceWriter {
   #writeLine: (line: string) => void;
+  #detail: Set<number>;
   #settings: TraceSettings | undefined;
   #vocabSize = 0;
   #shapes: MatrixShape[] | undefined;
 
-  /** A writer that hands each line to `writeLine`. */
-  constructor(writeLine: (line: string) => void) {
+  /** A writer that hands each line to `writeLine`. `detail` names the steps whose forward pass is
+   * traced, counted from 1 as microgpt.py prints them (as `--trace-detail` takes them); the first
+   * step always is. */
+  constructor(writeLine: (line: string) => void, detail: Iterable<number> = []) {
     this.#writeLine = writeLine;
+    this.#detail = new Set([1, ...detail]);
+  }
+
+  /** The observer for step `step` (0-based) when its forward pass is traced, else undefined:
+   * what a training loop asks before each step. */
+  observerFor(step: number): ForwardObserver | undefined {
+    return this.#detail.has(step + 1) ? this.forward(step) : undefined;
   }
 
   #write(record: Record<string, unknown>): void {

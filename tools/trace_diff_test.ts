@@ -4,14 +4,9 @@
 
 import assert from "node:assert/strict";
 import { DEFAULTS } from "../microgpt.ts";
-import {
-  backwardOrder,
-  DEFAULT_TOLERANCE,
-  type DiffReport,
-  diffTraces,
-  parseTrace,
-  relativeDifference,
-} from "./trace_diff.ts";
+import { backwardOrder } from "./trace_compare.ts";
+import { DEFAULT_TOLERANCE, type DiffReport, diffTraces } from "./trace_diff.ts";
+import { parseTrace } from "./trace_read.ts";
 import { type Bugs, type HarnessRun, traceRun } from "./testdata/trace_harness.ts";
 
 const tiny = {
@@ -190,36 +185,6 @@ Deno.test("only the steps both traces have are compared; samples only after the 
     "compared: header, initial weights, steps 1-2 (A has 4, B 2), forward passes at steps 1, " +
     "samples not compared (they follow different trainings)",
   ]);
-});
-
-Deno.test("relativeDifference and the backward order", () => {
-  assert.equal(relativeDifference(1, 1), 0);
-  assert.equal(relativeDifference(NaN, NaN), 0);
-  assert.equal(relativeDifference(1, NaN), Infinity);
-  assert.equal(relativeDifference(2, 1), 0.5);
-  assert.equal(relativeDifference(1e-12, 2e-12, 1), 1e-12); // against the list's largest value
-  assert.deepEqual(
-    backwardOrder([
-      "wte",
-      "wpe",
-      "lm_head",
-      ...[0, 1].flatMap((i) =>
-        ["attn_wq", "attn_wk", "attn_wv", "attn_wo", "mlp_fc1", "mlp_fc2"].map((m) =>
-          `layer${i}.${m}`
-        )
-      ),
-    ]),
-    [
-      "lm_head",
-      ...[1, 0].flatMap((i) =>
-        ["mlp_fc2", "mlp_fc1", "attn_wo", "attn_wv", "attn_wk", "attn_wq"].map((m) =>
-          `layer${i}.${m}`
-        )
-      ),
-      "wpe",
-      "wte",
-    ],
-  );
 });
 
 Deno.test("a port that only sums in another order agrees within the default tolerance", () => {

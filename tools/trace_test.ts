@@ -24,7 +24,8 @@ import {
   traceJSON,
   TraceWriter,
 } from "./trace.ts";
-import { diffTraces, parseTrace } from "./trace_diff.ts";
+import { diffTraces } from "./trace_diff.ts";
+import { parseTrace } from "./trace_read.ts";
 import { forwardLossStages, shapesOf, traceRun } from "./testdata/trace_harness.ts";
 
 /** A small model: two layers, so that "each layer" means something. */
@@ -220,6 +221,17 @@ Deno.test("the forward observer writes one record per position and refuses a mis
     feedPosition((...a) => o.stage(...a), skip);
     assert.throws(() => o.target(0, 1, 0, 0.5), /lacks/, skip);
   }
+  const detailed = new TraceWriter(() => {}, [4, 6]);
+  detailed.header({ engine: "t", settings: cfg, chars: ["a"], docs: [], shuffledDocs: [] });
+  assert.deepEqual([0, 1, 2, 3, 4, 5, 6].map((s) => detailed.observerFor(s) !== undefined), [
+    true,
+    false,
+    false,
+    true,
+    false,
+    true,
+    false,
+  ]);
   const o = w.forward(0);
   o.stage(0, "q", [1, 2, 3], 0);
   assert.throws(() => o.stage(0, "q", [1, 2], 0), /twice/);

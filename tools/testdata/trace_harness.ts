@@ -291,8 +291,7 @@ function sampleAll(
 export function traceRun(run: HarnessRun, writeLine: (line: string) => void): HarnessResult {
   const cfg = run.config ?? DEFAULTS;
   const bugs = run.bugs ?? {};
-  const detail = new Set([1, ...(run.detail ?? [])]);
-  const trace = new TraceWriter(writeLine);
+  const trace = new TraceWriter(writeLine, run.detail);
   const rng = new Random(cfg.seed);
   const fileOrder = parseDocs(run.text);
   const docs = fileOrder.slice();
@@ -316,8 +315,7 @@ export function traceRun(run: HarnessRun, writeLine: (line: string) => void): Ha
   for (let step = 0; step < steps; step++) {
     const doc = step % docs.length;
     const tokens = tok.encode(docs[doc], cfg.blockSize);
-    const observer = detail.has(step + 1) ? trace.forward(step) : undefined;
-    const loss = forwardLossStages(model, tokens, bugs, observer);
+    const loss = forwardLossStages(model, tokens, bugs, trace.observerFor(step));
     loss.backward();
     const grads = model.params.map((p) => p.grad);
     const lr = update(model, adam, step, bugs);
