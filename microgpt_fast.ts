@@ -63,6 +63,7 @@ import {
   type StepHook,
   type Trainer,
 } from "./tools/engine.ts";
+import type { ForwardObserver, TrainWatch } from "./tools/trace.ts";
 
 /** A model on typed arrays: weights, gradients and Adam's moments (all flat, in state_dict
  * order, as microgpt.ts's `params`), and room for the activations of one document. */
@@ -821,8 +822,13 @@ function forward(
 // The loss and its gradient.
 
 /** The mean loss over the document `tokens` (BOS, characters, BOS) and, in `model.g`, its
- * gradient with respect to every weight, bit for bit as microgpt.ts's `backward()` leaves it. */
-export function lossAndGrad(model: FastModel, tokens: number[]): number {
+ * gradient with respect to every weight, bit for bit as microgpt.ts's `backward()` leaves it.
+ * `observer`, if given, sees every stage of the forward pass (for a trace). */
+export function lossAndGrad(
+  model: FastModel,
+  tokens: number[],
+  observer?: ForwardObserver,
+): number {
   const { nEmbd: e, nLayer, blockSize } = model.config;
   const V = model.vocabSize;
   const S = model.scratch;
@@ -830,10 +836,13 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
   // Forward, keeping what the backward pass needs.
   let sum = 0;
   for (let t = 0; t < n; t++) {
-    const lt = forward(model, tokens[t], t);
+    const see = observer &&
+      ((li: number, h: number, a: number[]) => observer.stage(t, "attn", a, li, h));
+    const lt = forward(model, tokens[t], t, see);
     model.lmTotal[t] = softmax(model.logits, lt, V, S.probs, 1, model.lmExp, lt);
     const p = S.probs[tokens[t + 1]];
     model.lmProb[t] = p;
+    if (observer !== undefined) showStages(model, t, tokens[t], tokens[t + 1], p, observer);
     const loss = Math.log(p) * -1;
     sum = t === 0 ? loss : sum + loss;
   }
@@ -859,10 +868,42 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
   return loss;
 }
 
+/** Shows a trace's observer position t's stages: the activations the forward pass just left in
+ * the model's arrays (the attention weights it shows as it makes them). */
+function showStages(
+  model: FastModel,
+  t: number,
+  token: number,
+  target: number,
+  prob: number,
+  obs: ForwardObserver,
+): void {
+  const e = model.config.nEmbd;
+  const V = model.vocabSize;
+  const xt = t * e;
+  const at = (a: Float64Array, from: number, n = e) => a.subarray(from, from + n);
+  obs.stage(t, "embedding", at(model.emb, xt));
+  obs.stage(t, "norm", at(model.x0, xt));
+  model.layers.forEach((L, li) => {
+    obs.stage(t, "norm_attn", at(L.xn, xt), li);
+    obs.stage(t, "q", at(L.q, xt), li);
+    obs.stage(t, "k", at(L.k, xt), li);
+    obs.stage(t, "v", at(L.v, xt), li);
+    obs.stage(t, "heads_out", at(L.xAttn, xt), li);
+    obs.stage(t, "attn_out", at(L.x1, xt), li);
+    obs.stage(t, "norm_mlp", at(L.xn2, xt), li);
+    obs.stage(t, "mlp_hidden", at(L.h1r, 4 * xt, 4 * e), li);
+    obs.stage(t, "mlp_out", at(L.x2, xt), li);
+  });
+  obs.stage(t, "logits", at(model.logits, t * V, V));
+  obs.target(t, token, target, prob);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Adam, the training loop and the sampling loop: microgpt.ts's, on the flat arrays.
 
 /** Adam's update at step `step` (0-based), then zeroed gradients: microgpt.ts's `Adam.update`.
+ * Returns lr_t, the learning rate it used.
  *
  * The math. For each weight w with gradient g, at t = step + 1:
  *
@@ -880,7 +921,7 @@ export function lossAndGrad(model: FastModel, tokens: number[]): number {
  * weight with no sum across weights, so the same expressions with the same parentheses give the
  * same bits. g² is g·g and v̂^0.5 is √v̂: V8 computes `x ** 2` and `x ** 0.5` exactly so, and the
  * test holds the weights of both engines equal bit for bit. */
-export function adamUpdate(model: FastModel, step: number): void {
+export function adamUpdate(model: FastModel, step: number): number {
   const { learningRate, beta1, beta2, epsAdam, numSteps } = model.config;
   const lrT = learningRate * (1 - step / numSteps);
   const c1 = 1 - beta1 ** (step + 1);
@@ -895,21 +936,26 @@ export function adamUpdate(model: FastModel, step: number): void {
     w[i] -= lrT * mHat / (Math.sqrt(vHat) + epsAdam);
     g[i] = 0;
   }
+  return lrT;
 }
 
-/** The training loop, as microgpt.ts's `train`. Returns the steps done. */
+/** The training loop, as microgpt.ts's `train`. Returns the steps done. `watch`, if given, sees
+ * each step's forward pass (when it asks), gradients and weights. */
 export function train(
   model: FastModel,
   docs: string[],
   tok: Tokenizer,
   onStep: StepHook,
   from = 0,
+  watch?: TrainWatch,
 ): number {
   const { numSteps, blockSize } = model.config;
   for (let step = from; step < numSteps; step++) {
     const tokens = tok.encode(docs[step % docs.length], blockSize);
-    const loss = lossAndGrad(model, tokens);
-    adamUpdate(model, step);
+    const loss = lossAndGrad(model, tokens, watch?.forwardOf?.(step));
+    watch?.afterBackward?.(step, model.g);
+    const lr = adamUpdate(model, step);
+    watch?.afterUpdate?.(step, lr, model.w);
     if (onStep(step, loss) === false) return step + 1;
   }
   return numSteps;
@@ -1006,10 +1052,16 @@ export const fastEngine: Engine = {
       vocabSize,
       m: model.m,
       v: model.v,
-      train: (docs, tok, onStep, from) => train(model, docs, tok, onStep, from),
+      train: (docs, tok, onStep, from, watch) => train(model, docs, tok, onStep, from, watch),
       generate: (tok, rng, prefix, onSample, watchFor) =>
         generate(model, tok, rng, prefix, onSample, watchFor),
       loss: (tokens) => meanLoss(model, tokens),
+      gradient: (tokens) => {
+        const loss = lossAndGrad(model, tokens);
+        const grad = Float64Array.from(model.g);
+        model.g.fill(0);
+        return { loss, grad };
+      },
       weights: () => Float64Array.from(model.w),
     };
   },

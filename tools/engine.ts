@@ -8,7 +8,6 @@
  */
 
 import {
-  Adam,
   buildModel,
   type Config,
   forwardLoss,
@@ -18,6 +17,8 @@ import {
   Tokenizer,
   train,
 } from "../microgpt.ts";
+import type { TrainWatch } from "./trace.ts";
+import { trainWatched, WatchedAdam } from "./trace_graph.ts";
 
 /** Hears each training step's 0-based index and loss; returning false stops the training there.
  * (microgpt.ts's main() and tools/cli.ts's script() print microgpt.py's step line through it.) */
@@ -36,8 +37,15 @@ export interface Trainer {
   readonly m: Float64Array;
   /** Adam's second moments, alike. */
   readonly v: Float64Array;
-  /** The training loop from step `from`; returns the steps done (see {@linkcode train}). */
-  train(docs: string[], tok: Tokenizer, onStep: StepHook, from: number): number;
+  /** The training loop from step `from`; returns the steps done (see {@linkcode train}).
+   * `watch`, if given, sees inside each step. */
+  train(
+    docs: string[],
+    tok: Tokenizer,
+    onStep: StepHook,
+    from: number,
+    watch?: TrainWatch,
+  ): number;
   /** The sampling loop (see {@linkcode generate}). */
   generate(
     tok: Tokenizer,
@@ -48,6 +56,9 @@ export interface Trainer {
   ): void;
   /** The mean loss on a document's tokens, learning nothing from it. */
   loss(tokens: number[]): number;
+  /** The same loss and its gradient by backward(), flat in state_dict order, learning nothing
+   * (the gradients are zero again after). */
+  gradient(tokens: number[]): { loss: number; grad: Float64Array };
   /** A copy of every weight, flat in state_dict order. */
   weights(): Float64Array;
 }
@@ -83,16 +94,26 @@ export const graphEngine: Engine = {
   create(config, vocabSize, weights) {
     let i = 0;
     const model = buildModel(config, vocabSize, () => weights[i++]);
-    const adam = new Adam(model.params.length, config);
+    const adam = new WatchedAdam(model.params.length, config); // Part I's, unless watched
     return {
       config,
       vocabSize,
       m: adam.m,
       v: adam.v,
-      train: (docs, tok, onStep, from) => train(model, adam, docs, tok, onStep, from),
+      train: (docs, tok, onStep, from, watch) =>
+        watch === undefined
+          ? train(model, adam, docs, tok, onStep, from)
+          : trainWatched(model, adam, docs, tok, onStep, from, watch),
       generate: (tok, rng, prefix, onSample, watchFor) =>
         generate(model, tok, rng, prefix, onSample, watchFor),
       loss: (tokens) => forwardLoss(model, tokens).data,
+      gradient: (tokens) => {
+        const loss = forwardLoss(model, tokens);
+        loss.backward();
+        const grad = Float64Array.from(model.params, (p) => p.grad);
+        for (const p of model.params) p.grad = 0;
+        return { loss: loss.data, grad };
+      },
       weights: () => Float64Array.from(model.params, (p) => p.data),
     };
   },

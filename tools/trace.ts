@@ -168,6 +168,18 @@ export interface ForwardObserver {
   target(pos: number, token: number, target: number, prob: number): void;
 }
 
+/** Optional eyes on training (a trace's): what an engine shows of each step.
+ * Watching changes nothing the step computes. */
+export interface TrainWatch {
+  /** Asked once per step (0-based), before its update: an observer for the step's forward pass,
+   * position by position, or undefined for a step not traced in detail. */
+  forwardOf?: (step: number) => ForwardObserver | undefined;
+  /** Sees every gradient after backward(), before the update, flat in state_dict order. */
+  afterBackward?: (step: number, grads: ArrayLike<number>) => void;
+  /** Sees the learning rate the update used (lr_t) and every weight after it. */
+  afterUpdate?: (step: number, lr: number, weights: ArrayLike<number>) => void;
+}
+
 /** Sum of squares of values[start…end), summed left to right as `s = s + x*x` from 0: the order
  * every trace writer uses, so that equal weights give bit-equal sums. */
 export function sumOfSquares(values: ArrayLike<number>, start = 0, end = values.length): number {
