@@ -55,6 +55,16 @@ Looking inside:
                       their loss beside the training loss, on stderr, 10 times in the run
   --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
                       lines while training; needs --allow-read --allow-write
+
+Checking a port (see PORTING.md):
+  --trace PATH        write the run's every quantity at full precision, as it goes (JSON Lines):
+                      settings, initial weights, each step's loss and gradient and weight sums,
+                      the samples' draws; compare two with tools/trace_diff.ts. Needs
+                      --allow-read --allow-write
+  --trace-detail K,…  with --trace, also trace the forward pass, stage by stage, of steps K,…
+                      (counted from 1; the first step's always is)
+  --gradcheck         check backward()'s gradient at the starting weights against finite
+                      differences, on one document, print the verdict and exit (1 if wrong)
   -h, --help          show this help and exit
 
 ${COST_NOTE}`;
@@ -97,6 +107,12 @@ export interface Options {
   attention: boolean;
   /** Draw the token embeddings. */
   embeddings: boolean;
+  /** Where to write the trace. */
+  trace?: string;
+  /** Steps (from 1) whose forward pass the trace holds, besides the first. */
+  traceDetail: number[];
+  /** Check the gradient and exit. */
+  gradcheck: boolean;
   /** Print the usage and exit. */
   help: boolean;
 }
@@ -119,8 +135,10 @@ const VALUE_FLAGS = [
   "load",
   "holdout",
   "log",
+  "trace",
+  "trace-detail",
 ] as const;
-const SWITCHES = ["explain", "attention", "embeddings", "help"] as const;
+const SWITCHES = ["explain", "attention", "embeddings", "gradcheck", "help"] as const;
 
 /** Spellings people bring from microgpt.py and elsewhere, and the flag they mean. */
 const ALIASES: Record<string, string> = {
@@ -183,6 +201,8 @@ export function parseCommandLine(args: string[]): Options {
     explain: false,
     attention: false,
     embeddings: false,
+    traceDetail: [],
+    gradcheck: false,
     help: false,
   };
   // --help wins: asking how to use the tool is never an error.
@@ -317,6 +337,23 @@ function readFiles(values: Values, opts: Options): void {
   opts.explain = values.explain === true;
   opts.attention = values.attention === true;
   opts.embeddings = values.embeddings === true;
+  opts.trace = text("trace");
+  opts.traceDetail = traceSteps(text("trace-detail"));
+  opts.gradcheck = values.gradcheck === true;
+}
+
+/** `--trace-detail`'s steps: whole numbers >= 1, separated by commas. */
+function traceSteps(text: string | undefined): number[] {
+  if (text === undefined) return [];
+  return text.split(",").map((part) => {
+    if (!/^[0-9]+$/.test(part.trim()) || Number(part) < 1 || !Number.isSafeInteger(Number(part))) {
+      throw usageError(
+        `--trace-detail takes steps counted from 1, separated by commas (as 2,500,1000), ` +
+          `not ${describe(text)}`,
+      );
+    }
+    return Number(part);
+  });
 }
 
 /** Flags that do not go together, and paths that cannot be meant. */
@@ -331,7 +368,20 @@ function crossCheck(values: Values, opts: Options): void {
         `--load starts a new one from saved weights`,
     );
   }
-  for (const flag of ["input", "save", "load", "resume", "log"]) {
+  if (opts.traceDetail.length > 0 && opts.trace === undefined) {
+    throw usageError(`--trace-detail needs --trace PATH: where to write the trace`);
+  }
+  if (opts.gradcheck) {
+    const given = ["save", "save-every", "log", "trace", "explain", "attention", "embeddings"]
+      .filter((f) => values[f] !== undefined);
+    if (given.length > 0) {
+      throw usageError(
+        `--gradcheck checks the gradient and exits, training and sampling nothing: ` +
+          `--${given[0]} does not go with it`,
+      );
+    }
+  }
+  for (const flag of ["input", "save", "load", "resume", "log", "trace"]) {
     if (text(flag) === "") throw usageError(`--${flag} needs a path, not an empty string`);
   }
   const fromStdin = ["input", "load", "resume"].filter((f) => STDIN_PATHS.has(text(f) ?? ""));

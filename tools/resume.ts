@@ -130,6 +130,8 @@ export function resumeCommand(engine: Engine, opts: Options, save: string): stri
   if (opts.saveEvery !== undefined) flag("save-every", String(opts.saveEvery));
   if (opts.input !== undefined) flag("input", opts.input);
   if (opts.log !== undefined) flag("log", opts.log);
+  if (opts.trace !== undefined) flag("trace", opts.trace);
+  if (opts.traceDetail.length > 0) flag("trace-detail", opts.traceDetail.join(","));
   if (opts.given.has("temperature")) flag("temperature", String(opts.cfg.temperature));
   if (opts.given.has("samples")) flag("samples", String(opts.cfg.numSamples));
   if (opts.given.has("prefix")) flag("prefix", opts.prefix);

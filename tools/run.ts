@@ -12,6 +12,9 @@
  * 5. `sampleAll`: the sampling loop, with `--explain` and `--attention` watching;
  * 6. `conclude`: `--embeddings`, the loss summary, and the exit code.
  *
+ * `--trace` listens to every phase from `begin` on (tools/trace_file.ts); `--gradcheck` checks the
+ * gradient after `begin` and ends the run there (tools/gradcheck.ts).
+ *
  * @example Run in-process (as the tests do): the same bytes as `deno run microgpt.ts --steps 50`
  * ```ts
  * import { run } from "./run.ts";
@@ -32,8 +35,9 @@ import {
   type SavedModel,
 } from "./checkpoint.ts";
 import { embeddingReport } from "./embeddings.ts";
-import { type Engine, graphEngine, initWeights, type Trainer } from "./engine.ts";
+import { type Engine, graphEngine, initWeights, type StepHook, type Trainer } from "./engine.ts";
 import { explainHeader, explainLine } from "./explain.ts";
+import { gradCheck, gradCheckLines } from "./gradcheck.ts";
 import { readDocs } from "./files.ts";
 import { checkPrefix, type Options } from "./flags.ts";
 import { checkSize } from "./limits.ts";
@@ -43,6 +47,7 @@ import { Output, StepPrinter } from "./output.ts";
 import { loadFor, resumeCommand, resumeFor } from "./resume.ts";
 import { checkSavePath, type Guarded, saveText, trainingText } from "./safe_save.ts";
 import type { SignalWatch } from "./signals.ts";
+import { checkTracePath, RunTrace } from "./trace_file.ts";
 
 /** Trains and samples as the options say with `engine`, printing what microgpt.py prints on
  * stdout and everything else on stderr. Returns the exit code. */
@@ -53,15 +58,21 @@ export async function run(
   watch?: SignalWatch,
 ): Promise<number> {
   const plan = await prepare(opts, engine);
-  const state = begin(plan, io);
-  const trained = trainAll(plan, state, io, watch);
-  const stopped = finish(plan, state, trained, io, watch);
-  if (stopped !== undefined) return stopped;
-  if (!sampleAll(plan, state, io, watch)) {
-    io.err(`stopped by ${watch!.name} while sampling`);
-    return watch!.exitCode;
+  let state: RunState | undefined;
+  try {
+    state = begin(plan, io);
+    if (opts.gradcheck) return checkGradient(plan, state, io);
+    const trained = trainAll(plan, state, io, watch);
+    const stopped = finish(plan, state, trained, io, watch);
+    if (stopped !== undefined) return stopped;
+    if (!sampleAll(plan, state, io, watch)) {
+      io.err(`stopped by ${watch!.name} while sampling`);
+      return watch!.exitCode;
+    }
+    return conclude(plan, state, trained, io);
+  } finally {
+    state?.trace?.close();
   }
-  return conclude(plan, state, trained, io);
 }
 
 /** What a run has settled before its first line: the settings and text, and the files. */
@@ -112,26 +123,34 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
   const saveTo = checkOutputFiles(opts);
   checkSize(engine, cfg, tok.vocabSize, allDocs);
   checkPrefix(prefix, tok, cfg.blockSize);
+  const late = opts.traceDetail.find((k) => k > cfg.numSteps);
+  if (late !== undefined) {
+    throw usageError(`--trace-detail ${late} is past the run's last step, ${cfg.numSteps}`);
+  }
   const textSha256 = saveTo !== undefined ? await fingerprint(allDocs) : "";
   return { opts, engine, cfg, allDocs, tok, holdout, prefix, resumed, loaded, saveTo, textSha256 };
 }
 
-/** Checks the files a run writes (--save, --log) against what they must never replace: the
- * training text, and each other. Returns where the save writes. */
+/** Checks the files a run writes (--save, --log, --trace) against what they must never replace:
+ * the training text, and each other. Returns where the save writes. */
 function checkOutputFiles(opts: Options): string | undefined {
   const text = trainingText(opts.input);
   const logFile: Guarded[] = opts.log === undefined
     ? []
     : [{ what: "the --log file", path: opts.log }];
+  const traceFile: Guarded[] = opts.trace === undefined
+    ? []
+    : [{ what: "the --trace file", path: opts.trace }];
   const saveTo = opts.save === undefined
     ? undefined
-    : checkSavePath(opts.save, "--save", [text, ...logFile]);
-  if (opts.log !== undefined) {
-    const files: Guarded[] = [text];
-    if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
-    if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
-    if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
-    checkLogPath(opts.log, files);
+    : checkSavePath(opts.save, "--save", [text, ...logFile, ...traceFile]);
+  const files: Guarded[] = [text];
+  if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
+  if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
+  if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
+  if (opts.log !== undefined) checkLogPath(opts.log, [...files, ...traceFile]);
+  if (opts.trace !== undefined) {
+    checkTracePath(opts.trace, [...files, ...logFile], opts.resume !== undefined);
   }
   return saveTo;
 }
@@ -146,6 +165,8 @@ interface RunState {
   trainer: Trainer;
   /** The step the run starts from: 0, or a checkpoint's. */
   from: number;
+  /** The trace, if --trace was given. */
+  trace?: RunTrace;
 }
 
 /** microgpt.py's start: seed, shuffle, the initial weights, and the three header lines. The
@@ -173,15 +194,59 @@ function begin(plan: Plan, io: Output): RunState {
     rng.setState(cp.random);
   }
   const weights = resumed?.weights ?? loaded?.weights ?? drawn;
+  const trainer = plan.engine.create(cfg, tok.vocabSize, weights);
+  const from = cp?.step ?? 0;
+  const trace = startTrace(plan, docs, trainer, from);
   io.out(`num docs: ${docs.length}\n`);
   io.out(`vocab size: ${tok.vocabSize}\n`);
   io.out(`num params: ${weights.length}\n`);
-  const trainer = plan.engine.create(cfg, tok.vocabSize, weights);
   if (cp !== undefined) {
     trainer.m.set(cp.m);
     trainer.v.set(cp.v);
   }
-  return { rng, docs, weights, trainer, from: cp?.step ?? 0 };
+  return { rng, docs, weights, trainer, from, trace };
+}
+
+/** --trace's file, opened: the header and the weights the engine holds, or on a resume the trace
+ * up to the checkpoint. */
+function startTrace(plan: Plan, docs: string[], trainer: Trainer, from: number) {
+  const { opts, cfg, tok } = plan;
+  if (opts.trace === undefined) return undefined;
+  const trace = new RunTrace(opts.trace, opts.traceDetail);
+  const trainDocs = docs.slice(0, docs.length - plan.holdout);
+  const weights = trainer.weights(); // as the engine holds them
+  trace.open({
+    engine: plan.engine.name,
+    cfg,
+    tok,
+    allDocs: plan.allDocs,
+    docs,
+    trainDocs,
+    weights,
+    from,
+  });
+  return trace;
+}
+
+/** --gradcheck: the gradient at the weights the run starts from, on the document its next step
+ * would train on. Returns the exit code: 1 if backward() disagrees with the loss. */
+function checkGradient(plan: Plan, state: RunState, io: Output): number {
+  const { cfg, tok, opts } = plan;
+  const split = state.docs.length - plan.holdout;
+  const index = state.from % split;
+  const doc = state.docs[index];
+  const tokens = tok.encode(doc, cfg.blockSize);
+  const check = gradCheck(plan.engine, cfg, tok.vocabSize, state.weights, tokens);
+  const where = plan.resumed !== undefined
+    ? `the weights of ${shown(opts.resume!)} (after step ${state.from})`
+    : plan.loaded !== undefined
+    ? `the weights of ${shown(opts.load!)}`
+    : "the initial weights";
+  const shownDoc = doc.length > 40 ? `${doc.slice(0, 40)}…` : doc;
+  const what = `document ${index + 1} of ${split} after the shuffle ` +
+    `(${JSON.stringify(shownDoc)}, step ${state.from + 1}'s)`;
+  for (const line of gradCheckLines(check, where, what)) io.out(line + "\n");
+  return check.ok ? 0 : 1;
 }
 
 /** Writes the checkpoint of the run at `step` to --save's path. */
@@ -228,9 +293,12 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
   watch?.arm(); // from here, a first signal finishes the step and saves
   const printer = new StepPrinter(io, cfg.numSteps, from);
   try {
-    trainer.train(state.docs.slice(0, split), tok, (step, loss) => {
+    const train = (onStep: StepHook) =>
+      trainer.train(state.docs.slice(0, split), tok, onStep, from, state.trace?.watch);
+    train((step, loss) => {
       trained.done = step + 1;
       trained.losses.push(loss);
+      state.trace?.step(step, loss);
       if (!Number.isFinite(loss)) throw lossError(plan, state, step, loss);
       printer.show(step, loss, heldOut.due(step));
       let heldOutLoss: number | undefined;
@@ -249,7 +317,7 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
         trained.stopped = true;
         return false;
       }
-    }, from);
+    });
   } finally {
     log?.close();
     trained.logFailure = log?.failure;
@@ -325,9 +393,11 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
   let sampledAll = true;
   const onDraw = (i: number) => (draw: Draw) => {
     if (!draw.probs.every(Number.isFinite)) throw drawError(draw, cfg, trainer);
+    state.trace?.draw(draw);
     if (opts.explain && i === 0) io.out(explainLine(draw, tok));
   };
   trainer.generate(tok, state.rng, prefix, (i, name) => {
+    state.trace?.sample(i, name);
     io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
     if (i === 0 && opts.attention) {
       io.out(attentionReport(["<s>", ...name], attention)); // the name holds the prefix
@@ -372,6 +442,7 @@ function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): nu
   const problems: string[] = [];
   if (io.failure !== undefined) problems.push(`could not write to stdout (${io.failure})`);
   if (trained.logFailure !== undefined) problems.push(trained.logFailure);
+  if (state.trace?.failure !== undefined) problems.push(state.trace.failure);
   const saveError = trained.saveError;
   if (problems.length > 0 && saveError === undefined) {
     const saved = plan.saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";

@@ -119,9 +119,9 @@ function scope(a: Trace, b: Trace, steps: number[]): string {
   if (samplesComparable(a, b)) parts.push(`samples 1-${a.samples.length}`);
   else if (a.samples.length > 0 || b.samples.length > 0) {
     parts.push(
-      a.steps.size !== b.steps.size
-        ? "samples not compared (they follow different trainings)"
-        : "samples not compared (only one trace has them)",
+      a.samples.length === 0 || b.samples.length === 0
+        ? "samples not compared (only one trace has them)"
+        : "samples not compared (they follow different trainings)",
     );
   }
   return `compared: ${parts.join(", ")}`;

@@ -1,33 +1,34 @@
-// Tests for tools/trace_diff.ts. The traces come from microgpt.ts's Part I through
-// tools/testdata/trace_harness.ts, on a two-layer model: perturbed by hand (one number at one
-// place), or with a classic porting bug planted in the run itself.
+// Tests for tools/trace_diff.ts. The traces are the graph engine's, written by a run's --trace on
+// a two-layer model: perturbed by hand (one number at one place), or from a variant of the engine
+// with a classic porting bug planted (tools/testdata/variants.ts).
 
 import assert from "node:assert/strict";
-import { DEFAULTS } from "../microgpt.ts";
+import { type Engine, graphEngine } from "./engine.ts";
+import { file, stepLines, tmp } from "./testing.ts";
 import { backwardOrder } from "./trace_compare.ts";
 import { DEFAULT_TOLERANCE, type DiffReport, diffTraces } from "./trace_diff.ts";
 import { parseTrace } from "./trace_read.ts";
-import { type Bugs, type HarnessRun, traceRun } from "./testdata/trace_harness.ts";
+import { runIn, signalAfter } from "./testdata/traced.ts";
+import { type Bugs, variantEngine } from "./testdata/variants.ts";
 
-const tiny = {
-  ...DEFAULTS,
-  nLayer: 2,
-  nEmbd: 8,
-  nHead: 2,
-  blockSize: 8,
-  numSteps: 4,
-  numSamples: 3,
-};
+const text = file(
+  "diff-names.txt",
+  "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n",
+);
+const tiny = ["--input", text, "--n-layer", "2", "--n-embd", "8", "--n-head", "2"];
 
-const text = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n";
+let count = 0;
 
-function lines(run: Partial<HarnessRun> = {}): string[] {
-  const out: string[] = [];
-  traceRun({ text, config: tiny, ...run }, (line) => out.push(line));
-  return out;
+/** The lines of the trace of the tiny run by `engine`, as far as it went (a bug may make the loss
+ * NaN, which stops the run). */
+async function lines(engine: Engine = graphEngine): Promise<string[]> {
+  const path = `${tmp}/diff-${++count}.jsonl`;
+  const args = [...tiny, "--block-size", "8", "--steps", "4", "--samples", "3", "--trace", path];
+  await runIn(args, engine);
+  return Deno.readTextFileSync(path).trimEnd().split("\n");
 }
 
-const base = lines();
+const base = await lines();
 
 type Rec = Record<string, unknown> & { kind: string };
 
@@ -176,36 +177,54 @@ Deno.test("the tolerance lets last-bit differences agree; --exact demands bit eq
   assert.equal(diff(base, b, { tolerance: 1e-12 }).exitCode, 0);
 });
 
-Deno.test("only the steps both traces have are compared; samples only after the same training", () => {
-  const short = lines({ steps: 2 });
-  const report = diff(base, short);
-  assert.equal(report.exitCode, 0);
-  assert.deepEqual(report.lines, [
+Deno.test("only the steps both traces have are compared; samples only after the same training", async () => {
+  // The tiny run stopped after its second step, as a Ctrl-C stops it: no samples.
+  const path = `${tmp}/stopped.jsonl`;
+  const args = [...tiny, "--block-size", "8", "--steps", "4", "--samples", "3", "--trace", path];
+  const stopped = await runIn(
+    args,
+    graphEngine,
+    (io) => signalAfter(() => stepLines(io.stdout).length >= 2),
+  );
+  assert.equal(stopped.code, 130);
+  const short = Deno.readTextFileSync(path).trimEnd().split("\n");
+  assert.deepEqual(diff(base, short).lines, [
     "identical",
+    "compared: header, initial weights, steps 1-2 (A has 4, B 2), forward passes at steps 1, " +
+    "samples not compared (only one trace has them)",
+  ]);
+  const withSamples = [...short, ...base.filter((l) => JSON.parse(l).kind === "sample")];
+  assert.deepEqual(diff(base, withSamples).lines.slice(1), [
     "compared: header, initial weights, steps 1-2 (A has 4, B 2), forward passes at steps 1, " +
     "samples not compared (they follow different trainings)",
   ]);
 });
 
-Deno.test("a port that only sums in another order agrees within the default tolerance", () => {
-  const report = diff(base, lines({ bugs: { reversedSums: true } }));
+Deno.test("a port that only sums in another order agrees within the default tolerance", async () => {
+  const reversed = await lines(variantEngine({ reversedSums: true }));
+  const report = diff(base, reversed);
   assert.equal(report.verdict, "within");
   assert.match(
     report.lines[0],
     /^agree within 1e-9 \(largest relative difference \d\.\de-1[4-7], at /,
   );
-  assert.equal(diff(base, lines({ bugs: { reversedSums: true } }), { exact: true }).exitCode, 1);
+  assert.equal(diff(base, reversed, { exact: true }).exitCode, 1);
 });
 
 // ---------------------------------------------------------------------------------------------
-// The classic bugs of a port, planted in the run: the first divergence each one causes.
+// The classic bugs of a port, planted in the graph engine: the first divergence each one causes.
 
-function bug(bugs: Bugs): DiffReport {
-  return diff(base, lines({ bugs }));
+async function bug(bugs: Bugs): Promise<DiffReport> {
+  return diff(base, await lines(variantEngine(bugs)));
 }
 
-Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc1", () => {
-  const r = bug({ reluGrad: true });
+Deno.test("the engine the bugs are planted in is the graph engine when none is planted", async () => {
+  const report = diff(base, await lines(variantEngine({})), { exact: true });
+  assert.equal(report.lines[0], "identical");
+});
+
+Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc1", async () => {
+  const r = await bug({ reluGrad: true });
   assert.equal(r.lines[0], "diverged at step 1: the gradient of layer1.mlp_fc1 (sum of squares)");
   assert.match(
     r.lines[4],
@@ -213,8 +232,8 @@ Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc
   );
 });
 
-Deno.test("a missing attention scale: the attention weights at the second position", () => {
-  const r = bug({ noAttentionScale: true });
+Deno.test("a missing attention scale: the attention weights at the second position", async () => {
+  const r = await bug({ noAttentionScale: true });
   // At position 0 a head attends to one position only: weight 1, scaled or not.
   assert.equal(
     r.lines[0],
@@ -226,8 +245,8 @@ Deno.test("a missing attention scale: the attention weights at the second positi
   );
 });
 
-Deno.test("Adam's bias correction at step instead of step + 1: the first update", () => {
-  const r = bug({ adamBiasAtStep: true });
+Deno.test("Adam's bias correction at step instead of step + 1: the first update", async () => {
+  const r = await bug({ adamBiasAtStep: true });
   assert.equal(r.lines[0], "diverged at step 1: wte's weights after the update (sum of squares)");
   assert.match(r.lines[2], /^ {2}B: NaN /);
   assert.match(
@@ -236,8 +255,8 @@ Deno.test("Adam's bias correction at step instead of step + 1: the first update"
   );
 });
 
-Deno.test("integer division in the learning-rate decay: the second step's lr_t", () => {
-  const r = bug({ lrIntegerDivision: true });
+Deno.test("integer division in the learning-rate decay: the second step's lr_t", async () => {
+  const r = await bug({ lrIntegerDivision: true });
   assert.equal(r.lines[0], "diverged at step 2: the learning rate lr_t");
   assert.match(
     r.lines[4],
@@ -245,8 +264,8 @@ Deno.test("integer division in the learning-rate decay: the second step's lr_t",
   );
 });
 
-Deno.test("RMSNorm's eps: the first norm of the first position", () => {
-  const r = bug({ rmsnormEps: 1e-6 });
+Deno.test("RMSNorm's eps: the first norm of the first position", async () => {
+  const r = await bug({ rmsnormEps: 1e-6 });
   assert.equal(r.lines[0], "diverged at step 1, position 0: the RMSNorm of the embedding, index 0");
   assert.match(
     r.lines[4],
@@ -254,8 +273,8 @@ Deno.test("RMSNorm's eps: the first norm of the first position", () => {
   );
 });
 
-Deno.test("the init draws in another order: the first weight out of place, and the same draws", () => {
-  const r = bug({ initColumnMajor: true });
+Deno.test("the init draws in another order: the first weight out of place, and the same draws", async () => {
+  const r = await bug({ initColumnMajor: true });
   assert.equal(r.lines[0], "diverged at initial weights: wte's weights, row 0, col 1");
   assert.match(r.lines[4], /the order of the init draws/);
   assert.match(
@@ -264,8 +283,8 @@ Deno.test("the init draws in another order: the first weight out of place, and t
   );
 });
 
-Deno.test("the KV cache kept from one sample to the next: the second sample's first draw", () => {
-  const r = bug({ kvCacheKept: true });
+Deno.test("the KV cache kept from one sample to the next: the second sample's first draw", async () => {
+  const r = await bug({ kvCacheKept: true });
   assert.match(
     r.lines[0],
     /^diverged at sample 2, position 0: the (drawn token's probability|token drawn)$/,
@@ -364,5 +383,46 @@ Deno.test("unreadable input: one error line, exit 2, nothing on stdout", () => {
     }
   } finally {
     Deno.removeSync(dir, { recursive: true });
+  }
+});
+
+// ---------------------------------------------------------------------------------------------
+// PORTING.md shows what the differ prints for each classic bug, on microgpt.py's settings.
+
+/** The classic bugs as PORTING.md shows them: the file name of the broken trace, and the bug. */
+const CLASSIC_BUGS: [string, Bugs][] = [
+  ["relu.jsonl", { reluGrad: true }],
+  ["scale.jsonl", { noAttentionScale: true }],
+  ["adam.jsonl", { adamBiasAtStep: true }],
+  ["lr.jsonl", { lrIntegerDivision: true }],
+  ["eps.jsonl", { rmsnormEps: 1e-6 }],
+  ["init.jsonl", { initColumnMajor: true }],
+  ["kv.jsonl", { kvCacheKept: true }],
+];
+
+/** What the differ prints for a bug planted in a 20-step run of microgpt.py's settings. */
+async function classicVerdicts(): Promise<[string, string][]> {
+  const run = async (engine: Engine) => {
+    const path = `${tmp}/classic-${++count}.jsonl`;
+    await runIn(["--steps", "20", "--trace", path], engine);
+    return Deno.readTextFileSync(path);
+  };
+  const ts = parseTrace(await run(graphEngine), "ts.jsonl");
+  const verdicts: [string, string][] = [];
+  for (const [name, bugs] of CLASSIC_BUGS) {
+    const report = diffTraces(ts, parseTrace(await run(variantEngine(bugs)), name));
+    verdicts.push([name, report.lines.join("\n")]);
+  }
+  return verdicts;
+}
+
+Deno.test("PORTING.md shows each classic bug's verdict as the differ prints it", async () => {
+  const guide = Deno.readTextFileSync(new URL("../PORTING.md", import.meta.url));
+  for (const [name, printed] of await classicVerdicts()) {
+    assert(printed.startsWith("diverged at "), printed);
+    assert(
+      guide.includes("```text\n" + printed + "\n```"),
+      `PORTING.md lacks ${name}'s:\n${printed}`,
+    );
   }
 });

@@ -1,20 +1,13 @@
-// Tests for tools/trace.ts (the writer) and for the trace of a run made with microgpt.ts's Part I
-// (tools/testdata/trace_harness.ts). The comparison with microgpt.py itself runs when the
-// environment variable MICROGPT_PY names a microgpt.py (and python3 is on PATH); it says skipped
-// otherwise. Nothing here reads ../shared.
+// Tests for tools/trace.ts (the writer) and for the traces the engines write with --trace. The
+// comparison with microgpt.py itself runs when the environment variable MICROGPT_PY names a
+// microgpt.py (and python3 is on PATH); it says skipped otherwise. Nothing here reads ../shared.
 
 import assert from "node:assert/strict";
 import bundledInput from "../input.txt" with { type: "text" };
-import {
-  Adam,
-  type Config,
-  DEFAULTS,
-  forwardLoss,
-  initModel,
-  parseDocs,
-  Random,
-  Tokenizer,
-} from "../microgpt.ts";
+import { DEFAULTS, parseDocs } from "../microgpt.ts";
+import { fastEngine } from "../microgpt_fast.ts";
+import { graphEngine } from "./engine.ts";
+import { file, stepLines, tmp } from "./testing.ts";
 import {
   docsSha256,
   type ForwardStage,
@@ -26,26 +19,7 @@ import {
 } from "./trace.ts";
 import { diffTraces } from "./trace_diff.ts";
 import { parseTrace } from "./trace_read.ts";
-import { forwardLossStages, shapesOf, traceRun } from "./testdata/trace_harness.ts";
-
-/** A small model: two layers, so that "each layer" means something. */
-const small: Config = {
-  ...DEFAULTS,
-  nLayer: 2,
-  nEmbd: 8,
-  nHead: 2,
-  blockSize: 8,
-  numSteps: 6,
-  numSamples: 4,
-};
-
-const text = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n";
-
-function linesOf(run: Parameters<typeof traceRun>[0]): string[] {
-  const lines: string[] = [];
-  traceRun(run, (line) => lines.push(line));
-  return lines;
-}
+import { runIn, signalAfter, traced } from "./testdata/traced.ts";
 
 Deno.test("traceJSON writes shortest round-trip numbers, -0, non-finite values as strings", () => {
   assert.equal(
@@ -238,35 +212,21 @@ Deno.test("the forward observer writes one record per position and refuses a mis
   assert.equal(lines.length, 2);
 });
 
-Deno.test("the harness's forward pass is Part I's: the same loss and gradients, bit for bit", () => {
-  const docs = parseDocs(text);
-  const tok = new Tokenizer(docs);
-  const a = initModel(small, tok.vocabSize, new Random(7));
-  const b = initModel(small, tok.vocabSize, new Random(7));
-  const adamA = new Adam(a.params.length, small);
-  const adamB = new Adam(b.params.length, small);
-  for (let step = 0; step < small.numSteps; step++) {
-    const tokens = tok.encode(docs[step % docs.length], small.blockSize);
-    const la = forwardLoss(a, tokens);
-    const lb = forwardLossStages(b, tokens);
-    assert.equal(lb.data, la.data);
-    la.backward();
-    lb.backward();
-    a.params.forEach((p, i) => assert.equal(b.params[i].grad, p.grad));
-    adamA.update(a.params, step);
-    adamB.update(b.params, step);
-  }
-  assert.deepEqual(shapesOf(a).map(([n]) => n), Object.keys(a.stateDict));
-});
+/** The bundled names' first 300 lines, as a file: a text for the runs below. */
+const names = file("trace-names.txt", bundledInput.split("\n").slice(0, 300).join("\n"));
+const small = ["--input", names, "--n-layer", "2", "--n-embd", "8", "--n-head", "2"];
 
-Deno.test("a run's trace is well-formed: a header, the matrices, the steps, the positions, the samples", () => {
-  const lines = linesOf({ text, config: small, steps: 4, detail: [3] });
+Deno.test("a run's trace is well-formed: a header, the matrices, the steps, the positions, the samples", async () => {
+  const args = [...small, "--block-size", "8", "--steps", "4", "--samples", "4"];
+  const { trace: text } = await traced([...args, "--trace-detail", "3", "--holdout", "50"]);
+  const lines = text.trimEnd().split("\n");
   const kinds = lines.map((l) => JSON.parse(l).kind);
-  const docs = parseDocs(text);
-  const trace = parseTrace(lines.join("\n"), "t");
+  const docs = parseDocs(Deno.readTextFileSync(names));
+  const trace = parseTrace(text, "t");
   assert.equal(kinds[0], "header");
   assert.equal(kinds.filter((k) => k === "header").length, 1);
-  assert.equal(trace.init.length, 3 + 6 * small.nLayer);
+  assert.equal(trace.header.engine, "microgpt.ts");
+  assert.equal(trace.init.length, 3 + 6 * 2);
   assert.deepEqual([...trace.steps.keys()], [0, 1, 2, 3]);
   assert.deepEqual([...trace.forward.keys()], [0, 2]);
   for (const [s, positions] of trace.forward) {
@@ -276,7 +236,7 @@ Deno.test("a run's trace is well-formed: a header, the matrices, the steps, the 
       assert.equal(p.pos, i);
       assert.equal(p.token, tokens[i]);
       assert.equal(p.target, tokens[i + 1]);
-      assert.equal(p.layers.length, small.nLayer);
+      assert.equal(p.layers.length, 2);
       assert.equal((p.layers[1].attn as number[][])[1].length, i + 1);
       assert(p.prob > 0 && p.prob < 1);
     });
@@ -286,38 +246,61 @@ Deno.test("a run's trace is well-formed: a header, the matrices, the steps, the 
     "forward",
     "forward",
   ]);
-  assert.equal(trace.samples.length, small.numSamples);
+  assert.equal(trace.samples.length, 4);
   assert.equal(trace.header.data.num_docs, docs.length);
+  assert.equal(trace.header.data.docs_sha256, docsSha256(docs));
   for (const s of trace.samples) {
     assert.equal(s.tokens.length, s.probs.length);
     assert(s.text.length === s.tokens.length || s.text.length === s.tokens.length - 1);
   }
   const step = trace.steps.get(1)!;
-  assert.equal(step.lr, small.learningRate * (1 - 1 / small.numSteps));
+  assert.equal(step.lr, 0.01 * (1 - 1 / 4));
+  // The documents trained on are the shuffled ones without the 50 held out: step k reads k % 250.
+  assert.equal(step.doc, 1);
   assert.deepEqual([...step.grad.keys()], trace.init.map((r) => r.matrix));
 });
 
-Deno.test("tracing changes nothing: the traced run prints what the untraced one prints", () => {
-  const traced = traceRun({ text, config: small }, () => {});
-  const rng = new Random(small.seed);
-  const docs = parseDocs(text);
-  rng.shuffle(docs);
-  const tok = new Tokenizer(docs);
-  const model = initModel(small, tok.vocabSize, rng);
-  const adam = new Adam(model.params.length, small);
-  for (let step = 0; step < small.numSteps; step++) {
-    const loss = forwardLoss(model, tok.encode(docs[step % docs.length], small.blockSize));
-    loss.backward();
-    adam.update(model.params, step);
-    assert.equal(traced.losses[step], loss.data);
+Deno.test("tracing changes nothing a run prints, draws or saves, in either engine", async () => {
+  for (const engine of [graphEngine, fastEngine]) {
+    const args = [...small, "--steps", "30", "--samples", "5", "--holdout", "20"];
+    const plain = await runIn([...args, "--save", `${tmp}/plain.json`], engine);
+    const withTrace = await traced([...args, "--save", `${tmp}/traced.json`], engine);
+    assert.equal(plain.code, 0, plain.stderr);
+    assert.equal(withTrace.stdout, plain.stdout);
+    assert.equal(withTrace.stderr, plain.stderr);
+    // The checkpoint holds the weights, Adam's moments and the random generator's whole state.
+    assert.equal(
+      Deno.readTextFileSync(`${tmp}/traced.json`),
+      Deno.readTextFileSync(`${tmp}/plain.json`),
+    );
   }
+});
+
+Deno.test("both engines write the default run's trace alike: identical, but for the engine's name", async () => {
+  const detail = ["--trace-detail", "2,500,1000"];
+  const graph = await traced(detail, graphEngine);
+  const fast = await traced(detail, fastEngine);
+  assert.equal(fast.stdout, graph.stdout);
+  const a = parseTrace(graph.trace, "graph.jsonl");
+  const b = parseTrace(fast.trace, "fast.jsonl");
+  assert.equal(b.header.engine, "microgpt_fast.ts");
+  assert.equal(
+    fast.trace.replace('"engine":"microgpt_fast.ts"', '"engine":"microgpt.ts"'),
+    graph.trace,
+  );
+  const report = diffTraces(a, b, { exact: true });
+  assert.deepEqual(report.lines, [
+    "identical",
+    "compared: header, initial weights, steps 1-1000, forward passes at steps 1-2, 500, 1000, " +
+    "samples 1-20",
+  ]);
 });
 
 // ---------------------------------------------------------------------------------------------
 // Against microgpt.py
 
-// deno.json's test permissions do not include the environment: ask for this one variable with
-// `deno test -P --allow-env=MICROGPT_PY`.
+// deno.json's test permissions include this one environment variable: `MICROGPT_PY=path/to/
+// microgpt.py deno test -P` runs the comparison (without -P, add --allow-env=MICROGPT_PY).
 const envGranted =
   Deno.permissions.querySync({ name: "env", variable: "MICROGPT_PY" }).state === "granted";
 const microgptPy = envGranted ? Deno.env.get("MICROGPT_PY") : undefined;
@@ -365,10 +348,9 @@ function runTracer(cwd: string, args: string[]) {
 }
 
 Deno.test({
-  name:
-    "microgpt.py's trace (tools/trace_microgpt.py) agrees with Part I's over 3 steps and the samples",
+  name: "microgpt.py's trace (tools/trace_microgpt.py) and both engines' agree over 3 steps",
   ignore: whyNoPy !== "",
-  fn() {
+  async fn() {
     const dir = Deno.makeTempDirSync();
     try {
       Deno.writeTextFileSync(`${dir}/input.txt`, bundledInput);
@@ -382,22 +364,32 @@ Deno.test({
         "2",
       ]);
       assert.equal(py.code, 0, py.stderr);
-      const ts = traceRun({ text: bundledInput, steps: 3, detail: [2] }, () => {});
-      assert.equal(py.stdout, ts.stdout); // microgpt.py's own stdout, byte for byte
       assert.match(
         py.stderr,
         /^trace: wrote py\.jsonl: 3 steps \(forward detail at step 1, 2\), 20 samples\n$/,
       );
-      const lines = linesOf({ text: bundledInput, steps: 3, detail: [2] });
-      const a = parseTrace(lines.join("\n"), "ts");
       const b = parseTrace(Deno.readTextFileSync(`${dir}/py.jsonl`), "py");
       assert.equal(b.header.engine, "microgpt.py");
-      const report = diffTraces(a, b);
-      assert.equal(report.exitCode, 0, report.lines.join("\n"));
-      assert.equal(
-        report.lines[1],
-        "compared: header, initial weights, steps 1-3, forward passes at steps 1-2, samples 1-20",
-      );
+      for (const engine of [graphEngine, fastEngine]) {
+        // The default run (its learning rate decays over 1000 steps, as microgpt.py's), stopped
+        // after its third step as a Ctrl-C would stop it.
+        const path = `${tmp}/three-${engine.name}.jsonl`;
+        const ts = await runIn(
+          ["--trace", path, "--trace-detail", "2"],
+          engine,
+          (io) => signalAfter(() => stepLines(io.stdout).length >= 3),
+        );
+        assert.equal(ts.code, 130, ts.stderr);
+        assert.deepEqual(stepLines(ts.stdout), stepLines(py.stdout)); // microgpt.py's own lines
+        const a = parseTrace(Deno.readTextFileSync(path), "ts");
+        const report = diffTraces(a, b);
+        assert.equal(report.exitCode, 0, report.lines.join("\n"));
+        assert.equal(
+          report.lines[1],
+          "compared: header, initial weights, steps 1-3, forward passes at steps 1-2, " +
+            "samples not compared (only one trace has them)",
+        );
+      }
     } finally {
       Deno.removeSync(dir, { recursive: true });
     }

@@ -1,0 +1,256 @@
+// Tests for tools/trace_file.ts: --trace's file, checked like --save's and --log's, and the trace
+// of a run stopped and resumed.
+
+import assert from "node:assert/strict";
+import { fastEngine } from "../microgpt_fast.ts";
+import { graphEngine } from "./engine.ts";
+import {
+  CLI,
+  FAST,
+  file,
+  interrupted,
+  refused,
+  runScript,
+  SCRIPT,
+  stepLines,
+  tmp,
+} from "./testing.ts";
+import { keptForResume } from "./trace_file.ts";
+import { runIn, signalAfter, traced } from "./testdata/traced.ts";
+
+const short = ["--steps", "12", "--samples", "3"];
+
+Deno.test({
+  name: "--trace never replaces a file that is not a trace, the text, a checkpoint or the log",
+  ignore: !CLI,
+  fn: async () => {
+    const notes = file("notes.txt", "my notes\n");
+    const text = file("trace-text.txt", "emma\nava\nmia\n");
+    const dir = `${tmp}/a-folder`;
+    Deno.mkdirSync(dir, { recursive: true });
+    const cases: [string[], number, RegExp][] = [
+      [["--trace", notes], 1, /--trace .*notes\.txt exists and is not a trace: not replacing it/],
+      [
+        ["--input", text, "--trace", text],
+        1,
+        /--trace .*trace-text\.txt would replace the training text/,
+      ],
+      [["--trace", dir], 1, /cannot write the trace .*a-folder: it is a directory/],
+      [
+        ["--trace", `${tmp}/no/such/t.jsonl`],
+        1,
+        /cannot write the trace .*: no such file or directory/,
+      ],
+      [["--trace", "-"], 2, /--trace writes a file: name one/],
+      [["--trace", ""], 2, /--trace needs a path/],
+      [
+        ["--save", `${tmp}/x.jsonl`, "--trace", `${tmp}/x.jsonl`],
+        1,
+        /--save .*x\.jsonl would replace the --trace file/,
+      ],
+      [
+        ["--log", `${tmp}/y.jsonl`, "--trace", `${tmp}/y.jsonl`],
+        1,
+        /--log .*y\.jsonl would replace the --trace file/,
+      ],
+      [["--trace-detail", "2"], 2, /--trace-detail needs --trace PATH/],
+      [
+        ["--trace", `${tmp}/z.jsonl`, "--trace-detail", "0"],
+        2,
+        /--trace-detail takes steps counted from 1, separated by commas/,
+      ],
+      [["--trace", `${tmp}/z.jsonl`, "--trace-detail", "2,x"], 2, /not "2,x"/],
+      [
+        ["--trace", `${tmp}/z.jsonl`, "--steps", "5", "--trace-detail", "6"],
+        2,
+        /--trace-detail 6 is past the run's last step, 5/,
+      ],
+    ];
+    for (const [args, code, why] of cases) {
+      const r = await runIn([...short, ...args]).catch((err) => ({
+        code: err.exitCode,
+        stdout: "",
+        stderr: `error: ${err.message}\n`,
+      }));
+      assert.equal(r.code, code, `${args.join(" ")}: ${r.stderr}`);
+      assert.equal(r.stdout, "", `${args.join(" ")}: printed before refusing`);
+      assert.match(r.stderr, why);
+      assert.equal(r.stderr.trimEnd().split("\n").length, 1);
+    }
+    assert.equal(Deno.readTextFileSync(notes), "my notes\n");
+    assert.equal(Deno.readTextFileSync(text), "emma\nava\nmia\n");
+    assert.throws(() => Deno.statSync(`${tmp}/z.jsonl`));
+    // And in a real process: one line, the exit code; without write permission too.
+    await refused(["--trace", notes], 1, /exists and is not a trace/);
+    await refused(
+      ["--trace", `${tmp}/w.jsonl`],
+      1,
+      /writing .*w\.jsonl \(--trace\) needs read and write permission: add --allow-read --allow-write/,
+      ["--allow-read"],
+    );
+  },
+});
+
+Deno.test({
+  name: "--trace replaces an earlier trace, and writes the same file from the command line",
+  ignore: !CLI,
+  fn: async () => {
+    const path = file("again.jsonl", "");
+    const first = await runScript(SCRIPT, [...short, "--trace", path], [
+      "--allow-read",
+      "--allow-write",
+    ]);
+    assert.equal(first.code, 0, first.stderr);
+    const written = Deno.readTextFileSync(path);
+    const again = await runScript(FAST, [...short, "--trace", path, "--seed", "7"], [
+      "--allow-read",
+      "--allow-write",
+    ]);
+    assert.equal(again.code, 0, again.stderr);
+    const replaced = Deno.readTextFileSync(path);
+    assert.notEqual(replaced, written);
+    assert.match(
+      replaced,
+      /^\{"kind":"header","format":"microgpt trace","version":1,"engine":"microgpt_fast\.ts"/,
+    );
+    assert.equal(written, (await traced(short)).trace);
+  },
+});
+
+Deno.test({
+  name:
+    "a run stopped and resumed (twice, from an older checkpoint) leaves the trace of a run that never stopped",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "12", "--samples", "4", "--trace-detail", "3,7,11"];
+    const whole = await traced(args, fastEngine);
+    const path = `${tmp}/stopped.jsonl`;
+    const ckpt = `${tmp}/stopped.json`;
+    const older = `${tmp}/stopped-at-5.json`;
+    const stopAt = (n: number) => (io: { stdout: string }) =>
+      signalAfter(() => stepLines(io.stdout).length >= n);
+    // Stopped after step 5: a checkpoint, kept aside.
+    const a = await runIn([...args, "--save", ckpt, "--trace", path], fastEngine, stopAt(5));
+    assert.equal(a.code, 130, a.stderr);
+    assert.match(a.stderr, /resume with: .* --trace .*stopped\.jsonl --trace-detail 3,7,11/);
+    Deno.copyFileSync(ckpt, older);
+    // Resumed in the graph engine, stopped after step 8: the trace holds steps 1-8.
+    const b = await runIn(
+      ["--resume", ckpt, "--save", ckpt, "--trace", path, ...args.slice(4)],
+      graphEngine,
+      stopAt(3),
+    );
+    assert.equal(b.code, 130, b.stderr);
+    assert.equal(Deno.readTextFileSync(path).match(/"kind":"step"/g)?.length, 8);
+    // Resumed from step 5 again: steps 6-8 are dropped and made anew, and the trace is whole.
+    const c = await runIn(["--resume", older, "--trace", path, ...args.slice(4)], fastEngine);
+    assert.equal(c.code, 0, c.stderr);
+    assert.equal(Deno.readTextFileSync(path), whole.trace);
+  },
+});
+
+Deno.test({
+  name: "a resumed run refuses a trace it cannot continue, and leaves it as it was",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/cont.json`;
+    const made = await runIn([...short, "--save", ckpt]);
+    assert.equal(made.code, 0);
+    const other = await traced(["--steps", "12", "--samples", "3", "--seed", "9"]);
+    const cut = await traced(short);
+    Deno.writeTextFileSync(
+      cut.path,
+      cut.trace.split("\n").filter((l) => !l.includes('"step":11')).join("\n"),
+    );
+    const cases: [string, RegExp][] = [
+      [
+        `${tmp}/none.jsonl`,
+        /none\.jsonl does not exist: a resumed run continues the trace of the run it resumes/,
+      ],
+      [other.path, /is the trace of another run \(its header differs from this run's\)/],
+      [cut.path, /holds 11 of the 12 steps before the checkpoint/],
+    ];
+    for (const [path, why] of cases) {
+      let before: string | undefined;
+      try {
+        before = Deno.readTextFileSync(path);
+      } catch {
+        // none
+      }
+      const r = await runIn(["--resume", ckpt, "--trace", path]);
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout, "");
+      assert.match(r.stderr, why);
+      assert.match(r.stderr, /name that file, or leave --trace out/);
+      if (before !== undefined) assert.equal(Deno.readTextFileSync(path), before);
+    }
+  },
+});
+
+Deno.test("keptForResume keeps the header, the matrices and the steps before the checkpoint", () => {
+  const header =
+    '{"kind":"header","format":"microgpt trace","version":1,"engine":"b","settings":{}}';
+  const theirs = header.replace('"engine":"b"', '"engine":"a"');
+  const lines = [
+    theirs,
+    '{"kind":"init","matrix":"wte"}',
+    '{"kind":"forward","step":0,"pos":0}',
+    '{"kind":"step","step":0}',
+    '{"kind":"step","step":1}',
+    '{"kind":"forward","step":2,"pos":0}',
+    '{"kind":"step","step":2}',
+    '{"kind":"sample","sample":0}',
+  ];
+  const text = lines.join("\n") + "\n";
+  assert.equal(keptForResume("t", text, header, "b", 2, 1), lines.slice(0, 5).join("\n") + "\n");
+  assert.equal(keptForResume("t", text, header, "b", 3, 1), lines.slice(0, 7).join("\n") + "\n");
+  // A line cut short by a kill ends the trace there.
+  const killed = lines.slice(0, 5).join("\n") + '\n{"kind":"forw';
+  assert.equal(keptForResume("t", killed, header, "b", 2, 1), lines.slice(0, 5).join("\n") + "\n");
+  assert.throws(() => keptForResume("t", killed, header, "b", 3, 1), /holds 2 of the 3 steps/);
+  assert.throws(() => keptForResume("t", text, header, "b", 2, 2), /and 1 of the 2 initial/);
+  assert.throws(
+    () => keptForResume("t", text, header.replace("{}", '{"x":1}'), "b", 2, 1),
+    /another run/,
+  );
+});
+
+Deno.test({
+  name:
+    "Ctrl-C: the trace holds the steps done, and the printed command continues it to the whole trace",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "2600", "--samples", "5", "--trace-detail", "2000"];
+    const whole = await traced(args, fastEngine);
+    const path = `${tmp}/ctrl-c.jsonl`;
+    const ckpt = `${tmp}/ctrl-c.json`;
+    const run = await interrupted(
+      FAST,
+      [...args, "--save", ckpt, "--trace", path],
+      "SIGINT",
+      (out) => out.includes("step "),
+      800,
+    );
+    assert.equal(run.status.code, 130, run.stderr);
+    const at = Number(run.stderr.match(/after step (\d+) of 2600/)?.[1]);
+    assert(at > 0 && at < 2600, run.stderr);
+    const partial = Deno.readTextFileSync(path);
+    assert.equal(partial.match(/"kind":"step"/g)?.length, at);
+    assert(!partial.includes('"kind":"sample"'));
+    assert(whole.trace.startsWith(partial));
+    const command = run.stderr.match(
+      /resume with: deno run --allow-read --allow-write \S+ (.*)$/m,
+    )![1]
+      .split(" ");
+    const traceAt = command.indexOf("--trace");
+    assert.deepEqual(command.slice(traceAt, traceAt + 4), [
+      "--trace",
+      path,
+      "--trace-detail",
+      "2000",
+    ]);
+    const resumed = await runScript(FAST, command, ["--allow-read", "--allow-write"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.equal(Deno.readTextFileSync(path), whole.trace);
+  },
+});
