@@ -2,6 +2,7 @@
 // `deno test -P` and are ignored (listed as such) otherwise.
 
 import assert from "node:assert/strict";
+import { parseCommandLine, usage } from "./flags.ts";
 import { CLI, cli, file, refused } from "./testing.ts";
 
 Deno.test({
@@ -105,4 +106,17 @@ Deno.test({
     assert.deepEqual(names.length, 5);
     assert(names.every((l) => l.slice(11).startsWith("ka")), names.join("\n"));
   },
+});
+
+Deno.test("the porting flags: --trace PATH, --trace-detail K,…, --gradcheck, and --help names them", () => {
+  const opts = parseCommandLine(["--trace", "t.jsonl", "--trace-detail", "2, 500,1000"]);
+  assert.equal(opts.trace, "t.jsonl");
+  assert.deepEqual(opts.traceDetail, [2, 500, 1000]);
+  assert.equal(opts.gradcheck, false);
+  assert.equal(parseCommandLine(["--gradcheck"]).gradcheck, true);
+  assert.deepEqual(parseCommandLine([]).traceDetail, []);
+  const help = usage("microgpt.ts");
+  for (const flag of ["--trace PATH", "--trace-detail K,…", "--gradcheck", "PORTING.md"]) {
+    assert(help.includes(flag), `--help lacks ${flag}`);
+  }
 });
