@@ -1,0 +1,257 @@
+// Tests of the report page's text: what it holds, what it escapes, how big it gets. The browser
+// test (report_browser_test.ts) checks that the page renders and behaves.
+
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import {
+  esc,
+  learningRateAt,
+  lossBuckets,
+  MAX_BUCKETS,
+  renderReport,
+  type RunReport,
+  softmaxAt,
+  visible,
+} from "./report.ts";
+import { demoReport } from "./report_demo.ts";
+
+/** A small, made-up but consistent report: vocabulary a b c, 2 layers × 2 heads, block 4. */
+export function tinyReport(over: Partial<RunReport> = {}): RunReport {
+  const chars = ["a", "b", "c"];
+  const row = (n: number) => Array.from({ length: n }, (_, i) => 1 / n + 0 * i);
+  const triangle = (n: number) => Array.from({ length: n }, (_, t) => row(t + 1));
+  return {
+    engine: "microgpt.ts",
+    command: "deno run microgpt.ts --steps 6",
+    status: "finished",
+    elapsedMs: 1234,
+    settings: {
+      nLayer: 2,
+      nEmbd: 4,
+      blockSize: 4,
+      nHead: 2,
+      initStd: 0.08,
+      learningRate: 0.01,
+      beta1: 0.85,
+      beta2: 0.99,
+      epsAdam: 1e-8,
+      numSteps: 6,
+      temperature: 0.5,
+      numSamples: 2,
+      seed: 42n,
+    },
+    prefix: "",
+    matrices: [["wte", 4, 4], ["wpe", 4, 4], ["lm_head", 4, 4]],
+    data: { source: "tiny.txt", numDocs: 3, heldOut: 0, chars },
+    tokens: { doc: "ab", ids: [3, 0, 1, 3] },
+    loss: { firstStep: 0, losses: [1.5, 1.4, 1.3, 1.2, 1.1, 1.0], heldOut: [] },
+    embeddings: {
+      wte: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
+      wpe: [[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]],
+    },
+    attention: [{
+      sample: 0,
+      text: "ab",
+      weights: [[triangle(3), triangle(3)], [
+        triangle(3),
+        triangle(3),
+      ]],
+    }],
+    temperature: {
+      sample: 0,
+      text: "ab",
+      draws: [
+        { soFar: "", logits: [2, 1, 0, -1], drawn: 0 },
+        { soFar: "a", logits: [0, 2, 1, 0], drawn: 1 },
+        { soFar: "ab", logits: [0, 0, 1, 3], drawn: 3 },
+      ],
+    },
+    samples: ["ab", "c"],
+    lossSummary: "loss: mean 1.2500 over the first 6 steps, 1.2500 over the last 6",
+    ...over,
+  };
+}
+
+/** Occurrences of `what` in `text`. */
+function count(text: string, what: string | RegExp): number {
+  return text.split(what).length - 1;
+}
+
+Deno.test("the page is one HTML document with every section", () => {
+  const html = renderReport(tinyReport());
+  assert(html.startsWith("<!DOCTYPE html>"));
+  for (const id of ["run", "tokens", "loss", "attention", "embeddings", "temperature"]) {
+    assert.deepEqual(count(html, `<section id="${id}">`), 1, id);
+  }
+  assert.deepEqual(count(html, `<section id="samples-section">`), 1);
+  assert.deepEqual(count(html, `<svg class="heat"`), 2 * 2, "a heat map per layer and head");
+  assert.deepEqual(count(html, `<svg class="bars"`), 3, "a bar chart per draw");
+  assert.deepEqual(count(html, `class="bar"`), 3 * 4, "a bar per token per draw");
+  assert.deepEqual(count(html, `<text class="tok"`), 4, "a label per token");
+  assert.deepEqual(count(html, `<text class="pos"`), 4, "a label per position");
+  assert.deepEqual(count(html, `<span class="tok`), 4, "a box per token of the document");
+  assert(html.includes(`<pre id="loss-summary">loss: mean 1.2500`));
+});
+
+Deno.test("the page loads nothing: no URL, and a policy that forbids fetching", () => {
+  const html = renderReport(tinyReport());
+  assert.deepEqual(count(html, /\b(src|href)=/g), 0);
+  assert.deepEqual(count(html, "://"), 0);
+  assert.deepEqual(count(html, "@import"), 0);
+  assert.deepEqual(count(html, "url("), 0);
+  assert(html.includes(`content="default-src 'none';`));
+});
+
+Deno.test("the policy's hash is the hash of the page's one script", () => {
+  const html = renderReport(tinyReport());
+  const scripts = [...html.matchAll(/<script>([\s\S]*?)<\/script>/g)];
+  assert.deepEqual(scripts.length, 1);
+  const hash = createHash("sha256").update(scripts[0][1]).digest("base64");
+  assert(html.includes(`script-src 'sha256-${hash}'`));
+});
+
+Deno.test("everything from data is escaped: characters, samples, command, source", () => {
+  const evil = `</script><script>window.pwned=1</script><img src=x onerror="pwned=1">&amp;'`;
+  const chars = ["<", "&", `"`, "'", ">"];
+  const r = tinyReport({
+    command: `deno run microgpt.ts --prefix '${evil}'`,
+    data: { source: evil, numDocs: 3, heldOut: 0, chars: chars.slice(0, 3) },
+    samples: [evil, "<b>bold</b>"],
+    prefix: `<"&'>`,
+    lossSummary: evil,
+  });
+  r.attention[0].text = evil;
+  r.temperature!.text = evil;
+  r.temperature!.draws[1].soFar = "<&";
+  r.tokens = { doc: "<&", ids: [3, 0, 1, 3] };
+  const html = renderReport(r);
+  assert.deepEqual(count(html, "<script"), 2, "the data block and the page's script only");
+  assert.deepEqual(count(html, "<img"), 0);
+  assert.deepEqual(count(html, "<b>bold"), 0);
+  const data = html.slice(html.indexOf(`id="report-data">`), html.lastIndexOf("<script>"));
+  assert.deepEqual(count(data, "</script"), 1, "only the data block's own end");
+  assert(html.includes(esc(`deno run microgpt.ts --prefix '${evil}'`)));
+  assert(html.includes("&#60;/script&#62;&#60;script&#62;window.pwned=1"));
+});
+
+Deno.test("esc and visible make any character safe and seen", () => {
+  assert.deepEqual(esc(`<a href="x">&'`), "&#60;a href=&#34;x&#34;&#62;&#38;&#39;");
+  assert.deepEqual(visible(" "), "␣");
+  assert.deepEqual(visible("\t"), "U+0009");
+  assert.deepEqual(visible("\u202e"), "U+202E");
+  assert.deepEqual(visible("é"), "é");
+  assert.deepEqual(visible("😀"), "😀");
+});
+
+Deno.test("a loss bucket per step up to MAX_BUCKETS steps: the losses themselves", () => {
+  const losses = Array.from({ length: 1000 }, (_, i) => 3 - i / 1000);
+  const b = lossBuckets(losses, 0, 1000);
+  assert.deepEqual(b.size, 1);
+  assert.deepEqual(b.buckets.length, 1000);
+  assert.deepEqual(b.buckets[0], [3, 3, 3]);
+  assert.deepEqual(b.buckets[999], [2.001, 2.001, 2.001]);
+  assert.deepEqual(b.window, 50);
+  // The moving average at step 100 is the mean of steps 51…100.
+  const mean = losses.slice(50, 100).reduce((a, x) => a + x, 0) / 50;
+  assert.deepEqual(b.average[99], Math.round(mean * 1e4) / 1e4);
+});
+
+Deno.test("a long run is bucketed: min, mean and max of each bucket are exact", () => {
+  const n = 300_000;
+  const losses = Array.from({ length: n }, (_, i) => 2 + Math.sin(i) + (i % 7 === 0 ? 5 : 0));
+  const b = lossBuckets(losses, 0, n);
+  assert.deepEqual(b.size, 300);
+  assert.deepEqual(b.buckets.length, MAX_BUCKETS);
+  const slice = losses.slice(300 * 17, 300 * 18);
+  const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
+  assert.deepEqual(b.buckets[17], [
+    r4(Math.min(...slice)),
+    r4(slice.reduce((a, x) => a + x, 0) / 300),
+    r4(Math.max(...slice)),
+  ]);
+});
+
+Deno.test("a resumed run's buckets line up with the whole run's", () => {
+  const losses = Array.from({ length: 500 }, (_, i) => i);
+  const b = lossBuckets(losses, 2500, 3000); // buckets of 3 steps, from step 2500 (0-based)
+  assert.deepEqual(b.size, 3);
+  // Buckets hold 0-based steps 0–2, 3–5, …: step 2500 sits in 2499–2501, so the first bucket
+  // holds 2500 and 2501 only, and the next one 2502–2504.
+  assert.deepEqual(b.buckets[0], [0, 0.5, 1]);
+  assert.deepEqual(b.buckets[1], [2, 3, 4]);
+});
+
+Deno.test("the page of a 300,000-step run weighs about what a 1000-step run's does", () => {
+  const small = renderReport(tinyReport());
+  const n = 300_000;
+  const losses = Array.from({ length: n }, (_, i) => 2 + 1 / (1 + i / 1000) + 0.3 * Math.sin(i));
+  const big = renderReport(
+    tinyReport({
+      settings: { ...tinyReport().settings, numSteps: n },
+      loss: { firstStep: 0, losses, heldOut: [{ step: 30_000, loss: 2.4, docs: 100 }] },
+    }),
+  );
+  const extra = big.length - small.length;
+  assert(extra < 80_000, `the long run adds ${extra} bytes`);
+});
+
+Deno.test("the default run's page stays near 110 kB", () => {
+  const html = renderReport(demoReport({ fast: true }));
+  const bytes = new TextEncoder().encode(html).length;
+  // Measured 107,020 bytes on 2026-11-30; the bound leaves room for wording, not for a change
+  // of how the data is stored.
+  assert(bytes > 80_000 && bytes < 130_000, `${bytes} bytes`);
+});
+
+Deno.test("softmaxAt: temperature 1, sharper below, flatter above, argmax at 0", () => {
+  const l = [1, 3, 2, 3];
+  const p1 = softmaxAt(l, 1);
+  assert.deepEqual(p1.reduce((a, b) => a + b, 0).toFixed(12), "1.000000000000");
+  assert(Math.abs(p1[0] - Math.exp(1) / (Math.exp(1) + 2 * Math.exp(3) + Math.exp(2))) < 1e-15);
+  assert(softmaxAt(l, 0.5)[1] > p1[1] && softmaxAt(l, 2)[1] < p1[1]);
+  assert.deepEqual(softmaxAt(l, 0), [0, 1, 0, 0], "the first of equal logits");
+  const shifted = softmaxAt(l.map((x) => x - 7.5), 0.7);
+  softmaxAt(l, 0.7).forEach((p, i) => assert(Math.abs(p - shifted[i]) < 1e-15));
+  assert.deepEqual(softmaxAt([null, 0, null], 1), [0, 1, 0], "null is a logit of −∞");
+});
+
+Deno.test("the learning rate decays linearly to 0 as microgpt.py's", () => {
+  const s = tinyReport().settings;
+  assert.deepEqual(learningRateAt(s, 0), 0.01);
+  assert.deepEqual(learningRateAt(s, 3), 0.005);
+});
+
+Deno.test("a page written mid-run says what is still to come", () => {
+  const html = renderReport(
+    tinyReport({ status: "training", attention: [], temperature: undefined, samples: [] }),
+  );
+  assert(html.includes("training: step 6 of 6"));
+  assert.deepEqual(count(html, "sampling has not started yet"), 3);
+  assert.deepEqual(count(html, `<svg class="heat"`), 0);
+  assert.deepEqual(count(html, `id="temp-slider"`), 0);
+});
+
+Deno.test("held-out points are drawn with nats and bits", () => {
+  const html = renderReport(
+    tinyReport({
+      data: { source: "t", numDocs: 13, heldOut: 10, chars: ["a", "b", "c"] },
+      loss: {
+        firstStep: 0,
+        losses: [1.5, 1.4, 1.3, 1.2, 1.1, 1.0],
+        heldOut: [{ step: 3, loss: 1.3862943611198906, docs: 10 }],
+      },
+    }),
+  );
+  assert.deepEqual(count(html, `<circle class="held"`), 1);
+  assert(html.includes("1.3863 nats = 2.0000 bits per character"));
+  assert(html.includes("10 documents"));
+});
+
+Deno.test("inconsistent data is refused, naming the part", () => {
+  const r = tinyReport();
+  r.embeddings.wte.pop();
+  assert.throws(() => renderReport(r), /wte has 3 rows/);
+  const s = tinyReport();
+  s.attention[0].weights.pop();
+  assert.throws(() => renderReport(s), /not 2 layers × 2/);
+});
