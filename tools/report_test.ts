@@ -9,68 +9,10 @@ import {
   lossBuckets,
   MAX_BUCKETS,
   renderReport,
-  type RunReport,
   softmaxAt,
   visible,
 } from "./report.ts";
-import { demoReport } from "./report_demo.ts";
-
-/** A small, made-up but consistent report: vocabulary a b c, 2 layers × 2 heads, block 4. */
-export function tinyReport(over: Partial<RunReport> = {}): RunReport {
-  const chars = ["a", "b", "c"];
-  const row = (n: number) => Array.from({ length: n }, (_, i) => 1 / n + 0 * i);
-  const triangle = (n: number) => Array.from({ length: n }, (_, t) => row(t + 1));
-  return {
-    engine: "microgpt.ts",
-    command: "deno run microgpt.ts --steps 6",
-    status: "finished",
-    elapsedMs: 1234,
-    settings: {
-      nLayer: 2,
-      nEmbd: 4,
-      blockSize: 4,
-      nHead: 2,
-      initStd: 0.08,
-      learningRate: 0.01,
-      beta1: 0.85,
-      beta2: 0.99,
-      epsAdam: 1e-8,
-      numSteps: 6,
-      temperature: 0.5,
-      numSamples: 2,
-      seed: 42n,
-    },
-    prefix: "",
-    matrices: [["wte", 4, 4], ["wpe", 4, 4], ["lm_head", 4, 4]],
-    data: { source: "tiny.txt", numDocs: 3, heldOut: 0, chars },
-    tokens: { doc: "ab", ids: [3, 0, 1, 3] },
-    loss: { firstStep: 0, losses: [1.5, 1.4, 1.3, 1.2, 1.1, 1.0], heldOut: [] },
-    embeddings: {
-      wte: [[1, 0, 0, 0], [0, 1, 0, 0], [0, 0, 1, 0], [0, 0, 0, 1]],
-      wpe: [[1, 1, 0, 0], [0, 1, 1, 0], [0, 0, 1, 1], [1, 0, 0, 1]],
-    },
-    attention: [{
-      sample: 0,
-      text: "ab",
-      weights: [[triangle(3), triangle(3)], [
-        triangle(3),
-        triangle(3),
-      ]],
-    }],
-    temperature: {
-      sample: 0,
-      text: "ab",
-      draws: [
-        { soFar: "", logits: [2, 1, 0, -1], drawn: 0 },
-        { soFar: "a", logits: [0, 2, 1, 0], drawn: 1 },
-        { soFar: "ab", logits: [0, 0, 1, 3], drawn: 3 },
-      ],
-    },
-    samples: ["ab", "c"],
-    lossSummary: "loss: mean 1.2500 over the first 6 steps, 1.2500 over the last 6",
-    ...over,
-  };
-}
+import { demoReport, tinyReport } from "./report_demo.ts";
 
 /** Occurrences of `what` in `text`. */
 function count(text: string, what: string | RegExp): number {
