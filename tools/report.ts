@@ -13,11 +13,13 @@
  * browser tried otherwise. Everything that comes from data — vocabulary characters, samples,
  * the command line — is escaped: a training text may hold `<`, `&` or quotes.
  *
- * Size: a report of microgpt.py's default run (1000 steps, vocabulary 28, 20 samples, attention
- * of the first 3 samples) weighs about 96 kB (measured with report_demo.ts on 2026-11-30: 98,154
- * bytes for 1000 losses, 12 heat maps, 2 scatters and 7 bar charts). The page grows with the
- * shape, not the run: the loss is drawn from at most 1000 buckets (min, mean and max of each),
- * so a run of 300,000 steps weighs about as much as one of 1000.
+ * Size: the page of microgpt.py's default run (1000 steps, vocabulary 28, 20 samples, attention
+ * of the first 3 samples) weighs 107,003 bytes (measured on 2026-11-30 with the page that
+ * `deno task report-png` writes): the loss chart 26.6 kB of SVG plus 15.7 kB of data for its
+ * hover, the 12 heat maps 25.8 kB, the 5 bar charts 18.6 kB, the embeddings 8.9 kB, the script
+ * 4.2 kB, the rest 7 kB. It grows with the shape, not with the run: the loss is kept in at most
+ * 1000 buckets (min, mean and max of each), so a run of 300,000 steps weighs little more than one
+ * of 3000 (153 kB measured for 3000 steps on makemore's names with --holdout 2000).
  *
  * @example Write the page of a run (the data here is tiny and made up)
  * ```ts
