@@ -7,14 +7,14 @@
  * and the terminal's loss summary.
  *
  * The page needs nothing but itself: no network, no external script, style or font. Its drawings
- * are plain SVG written here; a small inline script adds the hover values and recomputes the
- * temperature bars from the stored logits. A Content-Security-Policy in the page forbids every
+ * are plain SVG (report_svg.ts draws them); a small inline script adds the hover values and
+ * recomputes the temperature bars from the stored logits. A Content-Security-Policy in the page forbids every
  * fetch and admits only that one script (by its hash), so the page stays offline even if a
  * browser tried otherwise. Everything that comes from data — vocabulary characters, samples,
  * the command line — is escaped: a training text may hold `<`, `&` or quotes.
  *
  * Size: the page of microgpt.py's default run (1000 steps, vocabulary 28, 20 samples, attention
- * of the first 3 samples) weighs 107,003 bytes (measured on 2026-11-30 with the page that
+ * of the first 3 samples) weighs 106,935 bytes (measured on 2026-11-30 with the page that
  * `deno task report-png` writes): the loss chart 26.6 kB of SVG plus 15.7 kB of data for its
  * hover, the 12 heat maps 25.8 kB, the 5 bar charts 18.6 kB, the embeddings 8.9 kB, the script
  * 4.2 kB, the rest 7 kB. It grows with the shape, not with the run: the loss is kept in at most
@@ -53,6 +53,18 @@
 
 import { createHash } from "node:crypto";
 import { cosine, principalComponents } from "../microgpt.ts";
+import {
+  barChart,
+  BARS,
+  COLORS,
+  esc,
+  heatMap,
+  type LossBuckets,
+  lossChart,
+  num,
+  scatter,
+  visible,
+} from "./report_svg.ts";
 
 // ---------------------------------------------------------------------------------------------
 // The data of a page. Everything is plain numbers, strings and arrays, so either engine can fill
@@ -208,38 +220,17 @@ export interface RunReport {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Escaping. Data goes into the page in three places: HTML text and attributes (esc), the JSON
-// that the script reads (json, which also keeps "</script>" out), and labels, where a space or
-// an invisible character must still show as something (visible).
-
-/** Text safe inside HTML elements and quoted attributes. */
-export function esc(text: string): string {
-  return text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
-}
+// Helpers. Data goes into the page as HTML text and attributes (report_svg.ts's esc, and its
+// visible for labels) and as the JSON that the script reads (json, which keeps "</script>" out).
 
 /** JSON safe inside a `<script type="application/json">`: no `<` can close the element. */
 function json(value: unknown): string {
   return JSON.stringify(value).replace(/</g, "\\u003c");
 }
 
-/** A character as a label: a space as ␣, controls and invisible formatting as their code. */
-export function visible(ch: string): string {
-  if (ch === " ") return "␣";
-  if (/^[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\p{Cs}\p{Co}\p{Cn}]$/u.test(ch) || /^\s$/.test(ch)) {
-    return `U+${ch.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
-  }
-  return ch;
-}
-
 /** Token id → label, BOS by name. */
 function tokenLabel(chars: string[], id: number): string {
   return id === chars.length ? "BOS" : visible(chars[id] ?? "?");
-}
-
-/** A number with `d` decimals, without trailing zeros (for SVG and JSON: smaller pages). */
-function num(x: number, d = 1): number {
-  const f = 10 ** d;
-  return Math.round(x * f) / f;
 }
 
 /** Milliseconds as a short duration: 870 ms, 42.1 s, 3 min 05 s, 2 h 07 min. */
@@ -249,59 +240,6 @@ function duration(ms: number): string {
   if (s < 60) return `${s.toFixed(1)} s`;
   if (s < 3600) return `${Math.floor(s / 60)} min ${String(Math.floor(s % 60)).padStart(2, "0")} s`;
   return `${Math.floor(s / 3600)} h ${String(Math.floor((s % 3600) / 60)).padStart(2, "0")} min`;
-}
-
-// ---------------------------------------------------------------------------------------------
-// The loss, made small: a run of any length is drawn from at most MAX_BUCKETS buckets of equal
-// numbers of steps, each keeping its min, mean and max (a single step keeps its value). The
-// moving average is taken over the real steps, then read at each bucket's last step.
-
-/** The most loss buckets a page keeps. */
-export const MAX_BUCKETS = 1000;
-
-/** The loss of a run prepared for drawing. */
-export interface LossBuckets {
-  /** Steps per bucket: 1 up to MAX_BUCKETS steps in the run. */
-  size: number;
-  /** Each bucket's [min, mean, max] (4 decimals); a bucket of one step has min = mean = max. */
-  buckets: [number, number, number][];
-  /** The moving average at each bucket's last step. */
-  average: number[];
-  /** The moving average's window, in steps: a twentieth of the run. */
-  window: number;
-}
-
-/** Buckets the losses of a run of `numSteps` steps whose first loss is at step `firstStep`. */
-export function lossBuckets(losses: number[], firstStep: number, numSteps: number): LossBuckets {
-  const size = Math.max(1, Math.ceil(numSteps / MAX_BUCKETS));
-  const window = Math.max(1, Math.round(numSteps / 20));
-  const buckets: [number, number, number][] = [];
-  const average: number[] = [];
-  let windowSum = 0;
-  // Buckets are aligned to steps 0, size, 2·size… of the whole run, so a resumed run's page
-  // lines up with the first one's; the first bucket may then be partial.
-  let lo = Infinity, hi = -Infinity, sum = 0, count = 0;
-  for (let i = 0; i < losses.length; i++) {
-    const x = losses[i];
-    windowSum += x;
-    if (i >= window) windowSum -= losses[i - window];
-    lo = Math.min(lo, x);
-    hi = Math.max(hi, x);
-    sum += x;
-    count++;
-    const step = firstStep + i;
-    if ((step + 1) % size === 0 || i === losses.length - 1) {
-      buckets.push([num(lo, 4), num(sum / count, 4), num(hi, 4)]);
-      average.push(num(windowSum / Math.min(i + 1, window), 4));
-      lo = Infinity, hi = -Infinity, sum = 0, count = 0;
-    }
-  }
-  return { size, buckets, average, window };
-}
-
-/** The learning rate of 0-based `step`: microgpt.py's linear decay from the peak to 0. */
-export function learningRateAt(settings: ReportSettings, step: number): number {
-  return settings.learningRate * (1 - step / settings.numSteps);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -418,140 +356,17 @@ run's first training document, <b class="mono">${esc(JSON.stringify(doc))}</b>, 
   } predictions from this document, each one a term of the step's loss.${esc(cut)}</p></section>`;
 }
 
-/** Geometry of the loss chart, shared with the page's script through the JSON data. */
-const LOSS = { w: 900, h: 330, left: 52, right: 62, top: 12, bottom: 40 };
-
-/** Where the loss chart puts steps, losses and learning rates. */
-interface LossScale {
-  lo: number;
-  hi: number;
-  xAt: (step: number) => number;
-  yAt: (loss: number) => number;
-  lrAt: (lr: number) => number;
-}
-
-/** The loss chart's scales: steps 1…numSteps across, losses from a round number below the
- * lowest to one above the highest (the ln V baseline always in view), the learning rate from 0
- * to its peak on the right. */
-function lossScale(r: RunReport, b: LossBuckets, baseline: number): LossScale {
-  const n = Math.max(1, r.settings.numSteps);
-  let lo = baseline, hi = baseline;
-  for (const [min, , max] of b.buckets) lo = Math.min(lo, min), hi = Math.max(hi, max);
-  for (const p of r.loss.heldOut) lo = Math.min(lo, p.loss), hi = Math.max(hi, p.loss);
-  lo = Math.max(0, Math.floor(lo * 2) / 2);
-  hi = Math.ceil(hi * 2) / 2;
-  if (hi <= lo) hi = lo + 0.5;
-  const x0 = LOSS.left, x1 = LOSS.w - LOSS.right, y0 = LOSS.h - LOSS.bottom, y1 = LOSS.top;
-  return {
-    lo,
-    hi,
-    xAt: (step) => num(x0 + (n > 1 ? (step - 1) / (n - 1) : 0.5) * (x1 - x0)),
-    yAt: (loss) => num(y0 - ((loss - lo) / (hi - lo)) * (y0 - y1)),
-    lrAt: (lr) => num(y0 - (lr / r.settings.learningRate) * (y0 - y1)),
-  };
-}
-
-/** The 1-based steps bucket k of the stored ones covers: buckets are aligned to the whole run. */
-function bucketSteps(r: RunReport, size: number, k: number): [number, number] {
-  const first = r.loss.firstStep;
-  const g = Math.floor(first / size) + k;
-  return [Math.max(first, g * size) + 1, Math.min(first + r.loss.losses.length, (g + 1) * size)];
-}
-
-/** Section 3: the loss chart and its data for the hover. */
+/** Section 3: the loss chart, the words around it, and its data for the hover. */
 function lossSection(r: RunReport): { html: string; data: unknown } {
-  const s = r.settings;
-  const n = Math.max(1, s.numSteps);
-  const b = lossBuckets(r.loss.losses, r.loss.firstStep, s.numSteps);
-  const V = r.data.chars.length + 1;
-  const baseline = Math.log(V);
-  const sc = lossScale(r, b, baseline);
-  const { xAt, yAt, lrAt } = sc;
-  const x0 = LOSS.left, x1 = LOSS.w - LOSS.right, y0 = LOSS.h - LOSS.bottom, y1 = LOSS.top;
-  const at = b.buckets.map((_, k) => {
-    const [from, to] = bucketSteps(r, b.size, k);
-    return xAt((from + to) / 2);
+  const chart = lossChart({
+    numSteps: r.settings.numSteps,
+    firstStep: r.loss.firstStep,
+    losses: r.loss.losses,
+    heldOut: r.loss.heldOut,
+    learningRate: r.settings.learningRate,
+    vocabSize: r.data.chars.length + 1,
   });
-  const line = (ys: number[]) => ys.map((y, k) => `${at[k]},${yAt(y)}`).join(" ");
-  const band = b.size > 1 && at.length > 0
-    ? `<polygon points="${line(b.buckets.map((q) => q[2]))} ${
-      line(b.buckets.map((q) => q[0])).split(" ").reverse().join(" ")
-    }" fill="#c9d8ef"/>`
-    : "";
-  const lr = `${xAt(1)},${lrAt(learningRateAt(s, 0))} ${xAt(n)},${lrAt(learningRateAt(s, n - 1))}`;
-  const held = r.loss.heldOut.map((p) => {
-    const tip = `held-out loss after step ${p.step}\n${p.loss.toFixed(4)} nats = ` +
-      `${(p.loss / Math.LN2).toFixed(4)} bits per character\non ${p.docs} documents`;
-    return `<circle class="held" cx="${xAt(p.step)}" cy="${yAt(p.loss)}" r="4.5" ` +
-      `fill="#d9480f" data-tip="${esc(tip)}"/>`;
-  }).join("");
-  const svg = `<svg id="loss-chart" viewBox="0 0 ${LOSS.w} ${LOSS.h}" width="${LOSS.w}" ` +
-    `height="${LOSS.h}" role="img" aria-label="training loss per step">` +
-    `${lossAxes(sc, s)}${band}` +
-    `<line x1="${x0}" x2="${x1}" y1="${yAt(baseline)}" y2="${yAt(baseline)}" stroke="#8a93a3" ` +
-    `stroke-dasharray="6 4"/><text x="${x1 - 4}" y="${yAt(baseline) - 5}" text-anchor="end">` +
-    `uniform guess: ln ${V} = ${baseline.toFixed(2)}</text>` +
-    `<polyline points="${lr}" fill="none" stroke="#2b8a3e" stroke-width="1.5" ` +
-    `stroke-dasharray="2 3"/>` +
-    `<polyline id="loss-line" points="${line(b.buckets.map((q) => q[1]))}" fill="none" ` +
-    `stroke="#6f95cf" stroke-width="1"/><polyline id="loss-average" points="${line(b.average)}" ` +
-    `fill="none" stroke="#12355b" stroke-width="2.2"/>${held}` +
-    `<line id="loss-cross" x1="0" x2="0" y1="${y1}" y2="${y0}" stroke="#1d2330" ` +
-    `stroke-width="0.7" visibility="hidden"/><rect id="loss-hover" x="${x0}" y="${y1}" ` +
-    `width="${x1 - x0}" height="${y0 - y1}" fill="transparent"/></svg>`;
-  const data = {
-    n,
-    first: r.loss.firstStep,
-    len: r.loss.losses.length,
-    size: b.size,
-    // A bucket of one step is one number: half the page's data for runs up to MAX_BUCKETS steps.
-    b: b.size === 1 ? b.buckets.map((q) => q[1]) : b.buckets,
-    avg: b.average,
-    window: b.window,
-    lr: s.learningRate,
-    ho: r.loss.heldOut.map((p) => [p.step, num(p.loss, 4)]),
-  };
-  return { html: lossHtml(r, b, svg), data };
-}
-
-/** The loss chart's axes: loss on the left, learning rate on the right, steps below. */
-function lossAxes(sc: LossScale, s: ReportSettings): string {
-  const { lo, hi, xAt, yAt, lrAt } = sc;
-  const x0 = LOSS.left, x1 = LOSS.w - LOSS.right, y0 = LOSS.h - LOSS.bottom;
-  let out = "";
-  const stepY = hi - lo > 3 ? 1 : 0.5;
-  for (let v = lo; v <= hi + 1e-9; v += stepY) {
-    out += `<line x1="${x0}" x2="${x1}" y1="${yAt(v)}" y2="${yAt(v)}" stroke="#edf0f4"/>` +
-      `<text x="${x0 - 6}" y="${yAt(v) + 4}" text-anchor="end">${v.toFixed(1)}</text>`;
-  }
-  for (let k = 0; k <= 4; k++) {
-    const lr = (s.learningRate * k) / 4;
-    out += `<text x="${x1 + 6}" y="${lrAt(lr) + 4}" fill="#2b8a3e" style="fill:#2b8a3e">${
-      num(lr, 6)
-    }</text>`;
-  }
-  const n = Math.max(1, s.numSteps);
-  const ticks = niceTicks(n);
-  for (const t of ticks) {
-    out += `<text x="${xAt(t)}" y="${y0 + 16}" text-anchor="middle">${t}</text>` +
-      `<line x1="${xAt(t)}" x2="${xAt(t)}" y1="${y0}" y2="${y0 + 4}" stroke="#8a93a3"/>`;
-  }
-  out += `<line x1="${x0}" x2="${x1}" y1="${y0}" y2="${y0}" stroke="#8a93a3"/>` +
-    `<text x="${(x0 + x1) / 2}" y="${y0 + 33}" text-anchor="middle">step</text>` +
-    `<text transform="translate(13 ${(y0 + LOSS.top) / 2}) rotate(-90)" text-anchor="middle">` +
-    `loss (nats)</text><text transform="translate(${LOSS.w - 8} ${(y0 + LOSS.top) / 2}) ` +
-    `rotate(90)" text-anchor="middle" style="fill:#2b8a3e">learning rate</text>`;
-  return out;
-}
-
-/** Step ticks: 1, then round multiples up to n (about six of them). */
-function niceTicks(n: number): number[] {
-  const raw = n / 6;
-  const pow = 10 ** Math.floor(Math.log10(Math.max(1, raw)));
-  const unit = [1, 2, 5, 10].map((m) => m * pow).find((u) => u >= raw) ?? pow * 10;
-  const ticks = [1];
-  for (let t = unit; t <= n; t += unit) ticks.push(t);
-  return ticks;
+  return { html: lossHtml(r, chart.buckets, chart.svg), data: chart.data };
 }
 
 /** The loss section's words around its chart. */
@@ -562,8 +377,8 @@ function lossHtml(r: RunReport, b: LossBuckets, svg: string): string {
     : `the loss in buckets of ${b.size} steps (the band spans each bucket's min to max, the thin ` +
       `line is its mean)`;
   const held = r.loss.heldOut.length > 0
-    ? `<span><span class="sw" style="background:#d9480f;height:9px;width:9px;border-radius:50%">` +
-      `</span>held-out loss</span>`
+    ? `<span><span class="sw" style="background:${COLORS.drawn};height:9px;width:9px;` +
+      `border-radius:50%"></span>held-out loss</span>`
     : "";
   return `<section id="loss"><h2>3. The loss</h2>
 <p>At each step the model reads one document and scores −ln of the probability it gave to each
@@ -576,34 +391,6 @@ axis). Hover to read the values.</p>
 <span><span class="sw" style="background:#8a93a3"></span>ln V baseline</span>
 <span><span class="sw" style="background:#2b8a3e"></span>learning rate</span></div>
 ${svg}</section>`;
-}
-
-/** One head's attention as an SVG heat map: a row per position, a cell per position attended. */
-function heatMap(labels: string[], rows: number[][], layer: number, head: number): string {
-  const c = 16; // cell size
-  const n = rows.length;
-  const pad = 30; // room for the row labels
-  const size = pad + n * c + 4;
-  let cells = "";
-  for (let t = 0; t < n; t++) {
-    for (let s = 0; s <= t && s < rows[t].length; s++) {
-      // The weight to 3 decimals is both the shade and what the hover reads.
-      const shade = String(num(rows[t][s], 3)).replace(/^0\./, ".");
-      cells += `<rect x="${s}" y="${t}" width="1" height="1" fill-opacity="${shade}"/>`;
-    }
-  }
-  let text = "";
-  for (let t = 0; t < n; t++) {
-    const label = esc(labels[t]);
-    text += `<text x="${pad - 4}" y="${pad + t * c + 12}" text-anchor="end">${label}</text>` +
-      `<text x="${pad + t * c + c / 2}" y="${pad - 6}" text-anchor="middle">${label}</text>`;
-  }
-  return `<figure class="map"><svg class="heat" width="${size}" height="${size}" ` +
-    `data-labels="${esc(JSON.stringify(labels))}" data-layer="${layer}" data-head="${head}">` +
-    `${text}<rect x="${pad}" y="${pad}" width="${n * c}" height="${n * c}" fill="none" ` +
-    `stroke="#d5dbe5"/><g class="cells" transform="translate(${pad} ${pad}) scale(${c})" ` +
-    `fill="#1c4f8f">${cells}</g></svg><figcaption class="note">layer ${layer}, head ${head}` +
-    `</figcaption></figure>`;
 }
 
 /** Section 4: for each sample shown, one heat map per layer and head. */
@@ -656,38 +443,6 @@ function project(rows: number[][]): { points: number[][]; share: number[] } {
     return total > 0 ? s / total : 0;
   });
   return { points, share };
-}
-
-/** A labelled scatter of points; `path` joins them in order (for positions). */
-function scatter(
-  id: string,
-  labels: string[],
-  points: number[][],
-  cls: string,
-  path: boolean,
-  special: (i: number) => boolean,
-): string {
-  const w = 430, h = 400, m = 28;
-  const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
-  const xlo = Math.min(...xs), xhi = Math.max(...xs), ylo = Math.min(...ys), yhi = Math.max(...ys);
-  const sx = (x: number) => num(m + ((x - xlo) / (xhi - xlo || 1)) * (w - 2 * m));
-  const sy = (y: number) => num(h - m - ((y - ylo) / (yhi - ylo || 1)) * (h - 2 * m));
-  let marks = "";
-  if (path && points.length > 1) {
-    marks += `<polyline points="${points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ")}" ` +
-      `fill="none" stroke="#c9d0db"/>`;
-  }
-  points.forEach((p, i) => {
-    const tip = `${labels[i]}: (${p[0].toFixed(3)}, ${p[1].toFixed(3)})`;
-    const color = special(i) ? "#7048e8" : "#1c4f8f";
-    marks += `<g data-tip="${esc(tip)}"><circle cx="${sx(p[0])}" cy="${sy(p[1])}" r="3" ` +
-      `fill="${color}"/><text class="${cls}" x="${sx(p[0]) + 5}" y="${sy(p[1]) - 4}" ` +
-      `style="fill:${color}">${esc(labels[i])}</text></g>`;
-  });
-  return `<svg id="${id}" class="scatter" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">` +
-    `<rect width="${w}" height="${h}" fill="#fbfcfd" stroke="#e3e7ee"/>` +
-    `<text x="${w - 6}" y="${h - 8}" text-anchor="end" class="note">PC1 →</text>` +
-    `<text x="8" y="16">↑ PC2</text>${marks}</svg>`;
 }
 
 /** Section 5: wte and wpe on their principal components, and each vowel's nearest tokens. */
@@ -743,44 +498,18 @@ export function softmaxAt(logits: (number | null)[], t: number): number[] {
   return exps.map((e) => e / total);
 }
 
-/** The colour of the drawn token, and of BOS. */
-const DRAWN = "#d9480f", BOS = "#7048e8";
-
 /** How many bars a distribution draws at most: all tokens up to this size, else the likeliest. */
 const MAX_BARS = 64;
 
-/** Geometry of the temperature bars. */
-const BARS = { bar: 11, h: 110, top: 16, label: 16 };
-
-/** One position's distribution as bars, at the run's temperature; the script redraws them. */
-function barChart(r: RunReport, k: number, ids: number[], logits: (number | null)[]): string {
+/** One position's distribution as bars, at the run's temperature, with what came before and
+ * what was drawn; the script redraws the bars when the slider moves. */
+function distribution(r: RunReport, k: number, ids: number[], logits: (number | null)[]): string {
   const draw = r.temperature!.draws[k];
   const chars = r.data.chars;
-  const p = softmaxAt(logits, r.settings.temperature);
-  const w = ids.length * BARS.bar + 4;
-  const base = BARS.top + BARS.h;
-  let bars = "";
-  ids.forEach((id, i) => {
-    const x = 2 + i * BARS.bar;
-    const h = num(p[id] * BARS.h, 2);
-    const drawn = id === draw.drawn;
-    const bos = id === chars.length;
-    const style = drawn
-      ? ` style="fill:${DRAWN};font-weight:700"`
-      : bos
-      ? ` style="fill:${BOS};font-weight:700"`
-      : "";
-    bars += `<rect class="bar" x="${x}" y="${num(base - h, 2)}" width="${BARS.bar - 2}" ` +
-      `height="${h}"${drawn ? ` fill="${DRAWN}"` : ""}/>` +
-      `<text x="${x + (BARS.bar - 2) / 2}" y="${base + 12}" text-anchor="middle"${style}>${
-        esc(bos ? "$" : visible(chars[id]))
-      }</text>`;
-  });
+  const probs = softmaxAt(logits, r.settings.temperature);
+  const labels = chars.map(visible);
   const after = draw.soFar === "" ? "the start" : JSON.stringify(draw.soFar);
-  return `<figure class="dist"><svg class="bars" width="${w}" height="${base + BARS.label + 2}" ` +
-    `fill="#1c4f8f">` +
-    `<line x1="0" x2="${w}" y1="${base}" y2="${base}" stroke="#8a93a3"/>` +
-    `<line x1="0" x2="${w}" y1="${BARS.top}" y2="${BARS.top}" stroke="#edf0f4"/>${bars}</svg>` +
+  return `<figure class="dist">${barChart(ids, probs, labels, draw.drawn, chars.length)}` +
     `<figcaption class="note">after <b class="mono">${esc(after)}</b> drew <b class="mono">${
       esc(tokenLabel(chars, draw.drawn))
     }</b></figcaption></figure>`;
@@ -812,7 +541,7 @@ function temperatureSection(r: RunReport): { html: string; data: unknown } {
     }
     return { logits, ids };
   });
-  const charts = draws.map((d, k) => barChart(r, k, d.ids, d.logits)).join("");
+  const charts = draws.map((d, k) => distribution(r, k, d.ids, d.logits)).join("");
   const t = r.settings.temperature;
   const html = `<section id="temperature"><h2>6. Temperature</h2>
 <p>Sample ${temp.sample + 1}, <b class="mono">${esc(temp.text)}</b>, position by position: the

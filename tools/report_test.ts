@@ -3,15 +3,8 @@
 
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import {
-  esc,
-  learningRateAt,
-  lossBuckets,
-  MAX_BUCKETS,
-  renderReport,
-  softmaxAt,
-  visible,
-} from "./report.ts";
+import { renderReport, softmaxAt } from "./report.ts";
+import { esc } from "./report_svg.ts";
 import { demoReport, tinyReport } from "./report_demo.ts";
 
 /** Occurrences of `what` in `text`. */
@@ -76,53 +69,6 @@ Deno.test("everything from data is escaped: characters, samples, command, source
   assert(html.includes("&#60;/script&#62;&#60;script&#62;window.pwned=1"));
 });
 
-Deno.test("esc and visible make any character safe and seen", () => {
-  assert.deepEqual(esc(`<a href="x">&'`), "&#60;a href=&#34;x&#34;&#62;&#38;&#39;");
-  assert.deepEqual(visible(" "), "␣");
-  assert.deepEqual(visible("\t"), "U+0009");
-  assert.deepEqual(visible("\u202e"), "U+202E");
-  assert.deepEqual(visible("é"), "é");
-  assert.deepEqual(visible("😀"), "😀");
-});
-
-Deno.test("a loss bucket per step up to MAX_BUCKETS steps: the losses themselves", () => {
-  const losses = Array.from({ length: 1000 }, (_, i) => 3 - i / 1000);
-  const b = lossBuckets(losses, 0, 1000);
-  assert.deepEqual(b.size, 1);
-  assert.deepEqual(b.buckets.length, 1000);
-  assert.deepEqual(b.buckets[0], [3, 3, 3]);
-  assert.deepEqual(b.buckets[999], [2.001, 2.001, 2.001]);
-  assert.deepEqual(b.window, 50);
-  // The moving average at step 100 is the mean of steps 51…100.
-  const mean = losses.slice(50, 100).reduce((a, x) => a + x, 0) / 50;
-  assert.deepEqual(b.average[99], Math.round(mean * 1e4) / 1e4);
-});
-
-Deno.test("a long run is bucketed: min, mean and max of each bucket are exact", () => {
-  const n = 300_000;
-  const losses = Array.from({ length: n }, (_, i) => 2 + Math.sin(i) + (i % 7 === 0 ? 5 : 0));
-  const b = lossBuckets(losses, 0, n);
-  assert.deepEqual(b.size, 300);
-  assert.deepEqual(b.buckets.length, MAX_BUCKETS);
-  const slice = losses.slice(300 * 17, 300 * 18);
-  const r4 = (x: number) => Math.round(x * 1e4) / 1e4;
-  assert.deepEqual(b.buckets[17], [
-    r4(Math.min(...slice)),
-    r4(slice.reduce((a, x) => a + x, 0) / 300),
-    r4(Math.max(...slice)),
-  ]);
-});
-
-Deno.test("a resumed run's buckets line up with the whole run's", () => {
-  const losses = Array.from({ length: 500 }, (_, i) => i);
-  const b = lossBuckets(losses, 2500, 3000); // buckets of 3 steps, from step 2500 (0-based)
-  assert.deepEqual(b.size, 3);
-  // Buckets hold 0-based steps 0–2, 3–5, …: step 2500 sits in 2499–2501, so the first bucket
-  // holds 2500 and 2501 only, and the next one 2502–2504.
-  assert.deepEqual(b.buckets[0], [0, 0.5, 1]);
-  assert.deepEqual(b.buckets[1], [2, 3, 4]);
-});
-
 Deno.test("the page of a 300,000-step run weighs about what a 1000-step run's does", () => {
   const small = renderReport(tinyReport());
   const n = 300_000;
@@ -155,12 +101,6 @@ Deno.test("softmaxAt: temperature 1, sharper below, flatter above, argmax at 0",
   const shifted = softmaxAt(l.map((x) => x - 7.5), 0.7);
   softmaxAt(l, 0.7).forEach((p, i) => assert(Math.abs(p - shifted[i]) < 1e-15));
   assert.deepEqual(softmaxAt([null, 0, null], 1), [0, 1, 0], "null is a logit of −∞");
-});
-
-Deno.test("the learning rate decays linearly to 0 as microgpt.py's", () => {
-  const s = tinyReport().settings;
-  assert.deepEqual(learningRateAt(s, 0), 0.01);
-  assert.deepEqual(learningRateAt(s, 3), 0.005);
 });
 
 Deno.test("a page written mid-run says what is still to come", () => {
