@@ -551,7 +551,9 @@ above 1 the distribution flattens towards uniform, and T = 0 always takes the li
 sampled at T = ${t}; move the slider to recompute the bars from the stored logits (the draws
 stay the run's).</p>
 <div class="slider"><label for="temp-slider">T</label><input id="temp-slider" type="range"
-min="0" max="2" step="0.05" value="${t}"><output id="temp-value">${t.toFixed(2)}</output>
+min="0" max="${Math.max(2, t)}" step="any" value="${t}"><output id="temp-value">${
+    t.toFixed(2)
+  }</output>
 <span class="note" id="temp-note"></span></div>
 <div class="bars-grid">${charts}</div></section>`;
   const data = {
@@ -678,9 +680,9 @@ export function renderReport(r: RunReport): string {
   const temp = temperatureSection(r);
   const data = json({ loss: loss.data, temp: temp.data });
   const s = r.settings;
-  const title = `microgpt run: ${r.engine}, ${s.numSteps} steps, ${
-    r.loss.losses.length > 0 ? `loss ${r.loss.losses[r.loss.losses.length - 1].toFixed(4)}` : ""
-  }`;
+  const last = r.loss.losses.at(-1);
+  const title = `microgpt run: ${r.engine}, ${s.numSteps} steps` +
+    (last !== undefined ? `, loss ${last.toFixed(4)}` : "");
   const csp = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${SCRIPT_HASH}'`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">

@@ -137,3 +137,34 @@ Deno.test("inconsistent data is refused, naming the part", () => {
   s.attention[0].weights.pop();
   assert.throws(() => renderReport(s), /not 2 layers × 2/);
 });
+
+Deno.test("a run of 0 steps, and a temperature off the slider's grid, render", () => {
+  const r = tinyReport({ loss: { firstStep: 0, losses: [], heldOut: [] } });
+  r.settings = { ...r.settings, numSteps: 0, temperature: 2.73 };
+  const html = renderReport(r);
+  assert(html.includes(`<title>microgpt run: microgpt.ts, 0 steps</title>`));
+  // The slider must hold the run's own temperature exactly, or the page would redraw the bars
+  // at another one when it loads.
+  assert(html.includes(`max="2.73" step="any" value="2.73"`));
+});
+
+Deno.test("a large vocabulary draws the 64 likeliest tokens, the drawn one among them", () => {
+  const chars = Array.from({ length: 99 }, (_, i) => String.fromCodePoint(0x4e00 + i));
+  const logits = Array.from({ length: 100 }, (_, i) => -i / 10);
+  const r = tinyReport({
+    data: { source: "cjk.txt", numDocs: 3, heldOut: 0, chars },
+    embeddings: {
+      wte: Array.from({ length: 100 }, (_, i) => [i, i % 7, 0, 1]),
+      wpe: tinyReport().embeddings.wpe,
+    },
+    tokens: { doc: chars[0], ids: [99, 0, 99] },
+    temperature: { sample: 0, text: "x", draws: [{ soFar: "", logits, drawn: 98 }] },
+  });
+  const html = renderReport(r);
+  const from = html.indexOf(`<svg class="bars"`);
+  const bars = html.slice(from, html.indexOf("</svg>", from));
+  assert.deepEqual(count(bars, `class="bar"`), 64);
+  assert(bars.includes(`>${chars[0]}</text>`), "the likeliest token has its bar");
+  assert(bars.includes(`>${chars[98]}</text>`), "so has the drawn one, unlikely as it was");
+  assert(!bars.includes(`>${chars[70]}</text>`), "an unlikely one that was not drawn has none");
+});
