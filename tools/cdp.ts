@@ -185,6 +185,31 @@ export class Connection {
   }
 }
 
+/** Browsers not yet closed. If a script ends without closing one (an exception it did not
+ * catch, a forgotten close), the handlers below still end it and remove its profile. */
+const open = new Set<{ process: Deno.ChildProcess; profile: string }>();
+
+/** Ends every open browser at once and removes its profile (synchronously: the process is
+ * ending). The events are only listened to, never cancelled: the script ends as it would. */
+function abandonAll(): void {
+  for (const { process, profile } of open) {
+    try {
+      process.kill("SIGKILL");
+    } catch {
+      // already ended
+    }
+    try {
+      Deno.removeSync(profile, { recursive: true });
+    } catch {
+      // a helper may still be writing; nothing more can be done at exit
+    }
+  }
+  open.clear();
+}
+for (const event of ["unload", "error", "unhandledrejection"]) {
+  globalThis.addEventListener(event, abandonAll);
+}
+
 /** A headless Chromium with its own temporary profile. */
 export class Browser {
   #process: Deno.ChildProcess;
@@ -192,6 +217,7 @@ export class Browser {
   #conn: Connection;
   #stderr: Promise<string[]>;
   #closed = false;
+  #entry: { process: Deno.ChildProcess; profile: string };
 
   private constructor(
     p: Deno.ChildProcess,
@@ -203,6 +229,8 @@ export class Browser {
     this.#profile = profile;
     this.#conn = conn;
     this.#stderr = stderr;
+    this.#entry = { process: p, profile };
+    open.add(this.#entry);
   }
 
   /** Starts Chromium at `path` and connects to it. On any failure the process is ended and the
@@ -262,6 +290,7 @@ export class Browser {
     await stop(this.#process);
     await this.#stderr.catch(() => []);
     await removeProfile(this.#profile);
+    open.delete(this.#entry);
   }
 
   /** For `await using`. */

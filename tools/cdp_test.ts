@@ -34,11 +34,14 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const browser = await Browser.launch(findChromium()!);
-    const page = await browser.newPage();
-    await page.goto("data:text/html,<p>hello</p>");
-    assert((await processesWith(browser.profile)).length > 1, "a browser and its helpers");
-    assert(exists(browser.profile));
-    await browser.close();
+    try {
+      const page = await browser.newPage();
+      await page.goto("data:text/html,<p>hello</p>");
+      assert((await processesWith(browser.profile)).length > 1, "a browser and its helpers");
+      assert(exists(browser.profile));
+    } finally {
+      await browser.close(); // also when an assertion fails: a test must not leave a browser
+    }
     assert.deepEqual(await processesWith(browser.profile), []);
     assert(!exists(browser.profile));
   },
@@ -49,8 +52,11 @@ Deno.test({
   ignore: skip !== undefined,
   async fn() {
     const browser = await Browser.launch(findChromium()!);
-    Deno.kill(browser.pid, "SIGSTOP"); // it can no longer answer Browser.close
-    await browser.close();
+    try {
+      Deno.kill(browser.pid, "SIGSTOP"); // it can no longer answer Browser.close
+    } finally {
+      await browser.close();
+    }
     assert.deepEqual(await processesWith(browser.profile), []);
     assert(!exists(browser.profile));
   },
