@@ -52,7 +52,7 @@
  */
 
 import { createHash } from "node:crypto";
-import { cosine, principalComponents } from "../microgpt.ts";
+import { cosine, principalComponents } from "./embeddings.ts";
 import {
   barChart,
   BARS,

@@ -22,9 +22,6 @@ import {
   forwardLoss,
   generate,
   initModel,
-  initWeights,
-  lossSummary,
-  matrixShapes,
   parseDocs,
   Random,
   type SampleWatch,
@@ -32,6 +29,8 @@ import {
   train,
 } from "../microgpt.ts";
 import { fastEngine } from "../microgpt_fast.ts";
+import { initWeights, matrixShapes } from "./engine.ts";
+import { lossSummary } from "./loss.ts";
 import bundledInput from "../input.txt" with { type: "text" };
 import { renderReport, type RunReport } from "./report.ts";
 import { ReportRecorder } from "./report_recorder.ts";
