@@ -7,23 +7,26 @@
  * and the terminal's loss summary.
  *
  * The page needs nothing but itself: no network, no external script, style or font. Its drawings
- * are plain SVG (report_svg.ts draws them); a small inline script adds the hover values and
- * recomputes the temperature bars from the stored logits. A Content-Security-Policy in the page forbids every
- * fetch and admits only that one script (by its hash), so the page stays offline even if a
- * browser tried otherwise. Everything that comes from data — vocabulary characters, samples,
- * the command line — is escaped: a training text may hold `<`, `&` or quotes.
+ * are plain SVG (report_svg.ts draws them); one small inline script (report_script.ts) adds the
+ * hover values and recomputes the temperature bars from the stored logits. A
+ * Content-Security-Policy in the page forbids every fetch and admits only that one script (by its
+ * hash), so the page stays offline even if a browser tried otherwise. Everything that comes from
+ * data — vocabulary characters, samples, the command line — is escaped: a training text may hold
+ * `<`, `&` or quotes. A page written mid-run (`status: "training"`) reloads itself every
+ * {@linkcode RELOAD_SECONDS} seconds, so that whoever watches it sees each rewrite.
  *
  * Size: the page of microgpt.py's default run (1000 steps, vocabulary 28, 20 samples, attention
- * of the first 3 samples) weighs 106,935 bytes (measured on 2026-11-30 with the page that
- * `deno task report-png` writes): the loss chart 26.6 kB of SVG plus 15.7 kB of data for its
- * hover, the 12 heat maps 25.8 kB, the 5 bar charts 18.6 kB, the embeddings 8.9 kB, the script
- * 4.2 kB, the rest 7 kB. It grows with the shape, not with the run: the loss is kept in at most
- * 1000 buckets (min, mean and max of each), so a run of 300,000 steps weighs little more than one
- * of 3000 (153 kB measured for 3000 steps on makemore's names with --holdout 2000).
+ * of the first 3 samples), as `deno run --allow-read --allow-write microgpt.ts --report run.html`
+ * writes it, weighs 109,013 bytes (measured 2026-11-30): most of it the loss chart's 1000 points
+ * and their hover data, the 12 heat maps and the 5 bar charts. It grows with the shape, not with
+ * the run: the loss is kept in at most 1000 buckets (min, mean and max of each), so a run of
+ * 300,000 steps weighs little more than one of 3000 (155,768 bytes for 3000 steps on makemore's
+ * names with --holdout 2000).
  *
  * @example Write the page of a run (the data here is tiny and made up)
  * ```ts
- * import { renderReport, type RunReport } from "./report.ts";
+ * import { renderReport } from "./report.ts";
+ * import type { RunReport } from "./report_data.ts";
  * const report: RunReport = {
  *   engine: "microgpt.ts",
  *   command: "deno run microgpt.ts --steps 2",
@@ -51,8 +54,9 @@
  * @module
  */
 
-import { createHash } from "node:crypto";
 import { cosine, principalComponents } from "./embeddings.ts";
+import { checkReport, type RunReport } from "./report_data.ts";
+import { SCRIPT, SCRIPT_HASH, softmaxAt } from "./report_script.ts";
 import {
   barChart,
   BARS,
@@ -65,159 +69,6 @@ import {
   scatter,
   visible,
 } from "./report_svg.ts";
-
-// ---------------------------------------------------------------------------------------------
-// The data of a page. Everything is plain numbers, strings and arrays, so either engine can fill
-// it (tools/report_recorder.ts does it from the training and sampling hooks), and it survives
-// JSON (the seed aside, which may be a bigint).
-
-/** The run's settings: microgpt.py's constants. microgpt.ts's `Config` fits as it is. */
-export interface ReportSettings {
-  /** n_layer. */
-  nLayer: number;
-  /** n_embd. */
-  nEmbd: number;
-  /** block_size. */
-  blockSize: number;
-  /** n_head. */
-  nHead: number;
-  /** The deviation of the initial weights (microgpt.py's `std=0.08`). */
-  initStd: number;
-  /** learning_rate (the peak; it decays linearly to 0). */
-  learningRate: number;
-  /** beta1. */
-  beta1: number;
-  /** beta2. */
-  beta2: number;
-  /** eps_adam. */
-  epsAdam: number;
-  /** num_steps. */
-  numSteps: number;
-  /** temperature. */
-  temperature: number;
-  /** How many samples are drawn. */
-  numSamples: number;
-  /** The seed of `random.seed`. */
-  seed: bigint | number | string;
-}
-
-/** One weight matrix: its name, rows and columns (microgpt.ts's `matrixShapes` lists them). */
-export type MatrixShape = readonly [name: string, rows: number, cols: number];
-
-/** What the model was trained on. */
-export interface ReportData {
-  /** Where the documents came from, as the user named it (a path, `-`, or the bundled text). */
-  source: string;
-  /** Documents read: microgpt.py's "num docs". */
-  numDocs: number;
-  /** Of them, how many were held out of training (`--holdout`). */
-  heldOut: number;
-  /** The vocabulary: the characters in id order; BOS is the id after the last. */
-  chars: string[];
-}
-
-/** One document as the model sees it: token ids, BOS at both ends (the end cut by the block). */
-export interface ReportTokens {
-  /** The document. */
-  doc: string;
-  /** Its ids, as the tokenizer's `encode(doc, blockSize)` gives them. */
-  ids: number[];
-}
-
-/** One measure of the held-out loss. */
-export interface HeldOutPoint {
-  /** Steps done when it was measured (1-based, as the terminal prints it). */
-  step: number;
-  /** Mean loss on the held-out documents, in nats. */
-  loss: number;
-  /** How many documents it was measured on. */
-  docs: number;
-}
-
-/** The loss over the run. */
-export interface ReportLoss {
-  /** The 0-based step of `losses[0]`: 0, or the step a resumed run continued from. */
-  firstStep: number;
-  /** Every step's training loss, in order (nats). */
-  losses: number[];
-  /** The held-out measures, when the run holds documents out. */
-  heldOut: HeldOutPoint[];
-}
-
-/** One sample's attention. */
-export interface SampleAttention {
-  /** The sample's index (0-based). */
-  sample: number;
-  /** The sample's text, prefix included (what it printed). */
-  text: string;
-  /** `weights[layer][head][pos]`: the weights of position `pos` over positions 0…pos. Position 0
-   * reads BOS, position i the i-th character of `text`. */
-  weights: number[][][][];
-}
-
-/** One drawn position of a sample, for the temperature bars. */
-export interface ReportDraw {
-  /** The text before this position, prefix included. */
-  soFar: string;
-  /** The logits of every token here (any shift of them will do, such as ln of the probabilities
-   * at temperature 1: the softmax does not see a shift). */
-  logits: number[];
-  /** The token drawn. */
-  drawn: number;
-}
-
-/** The draws of one sample, position by position. */
-export interface ReportTemperature {
-  /** The sample's index (0-based). */
-  sample: number;
-  /** The sample's text, prefix included. */
-  text: string;
-  /** Its draws, first to last (forced prefix positions are not draws). */
-  draws: ReportDraw[];
-}
-
-/** The two embedding tables, a row per token and per position. */
-export interface ReportEmbeddings {
-  /** wte: one row per token id (BOS last). */
-  wte: number[][];
-  /** wpe: one row per position. */
-  wpe: number[][];
-}
-
-/** Everything a report page shows. A page can be written mid-run (`status: "training"`): then
- * the samples, the attention and the temperature are still empty. */
-export interface RunReport {
-  /** The script that computed the run, e.g. `microgpt.ts` or `microgpt_fast.ts`. */
-  engine: string;
-  /** The exact command that ran, as one shell line. */
-  command: string;
-  /** Where the run is: still training, stopped by a signal, or finished (samples drawn). */
-  status: "training" | "stopped" | "finished";
-  /** Wall time of the run so far, in milliseconds. */
-  elapsedMs: number;
-  /** The settings. */
-  settings: ReportSettings;
-  /** The text every sample starts with (`--prefix`), or "". */
-  prefix: string;
-  /** The weight matrices, in state_dict order. */
-  matrices: MatrixShape[];
-  /** The data. */
-  data: ReportData;
-  /** One document as token ids (the run's first training document). */
-  tokens: ReportTokens;
-  /** The loss. */
-  loss: ReportLoss;
-  /** The embedding tables at the time of writing. */
-  embeddings: ReportEmbeddings;
-  /** The attention of the samples shown (the first ones; see report_recorder.ts). */
-  attention: SampleAttention[];
-  /** The first sample's draws, for the temperature bars. */
-  temperature?: ReportTemperature;
-  /** The samples drawn, in order. */
-  samples: string[];
-  /** The loss summary the terminal prints on stderr, or "". */
-  lossSummary: string;
-}
 
 // ---------------------------------------------------------------------------------------------
 // Helpers. Data goes into the page as HTML text and attributes (report_svg.ts's esc, and its
@@ -263,9 +114,13 @@ border-radius:4px;padding:2px 8px;text-align:center;min-width:22px;background:#f
 .tok b{display:block;font:600 16px ui-monospace,monospace}.tok small{color:#5b6578}
 .tok.bos{background:#f3f0ff;border-color:#9775fa}
 .legend span{margin-right:16px;white-space:nowrap}.sw{display:inline-block;width:18px;height:4px;
-vertical-align:middle;margin-right:5px}
+vertical-align:middle;margin-right:5px}.sw.dash{height:0;background:none;border-top:2px dashed}
+.sw.dot{height:0;background:none;border-top:2px dotted}
 svg text{font:11px ui-monospace,"DejaVu Sans Mono",monospace;fill:#1d2330}
-figure{margin:0}.heat text{font-size:10px}.maps{display:flex;flex-wrap:wrap;gap:4px 18px}
+figure{margin:0}.heat text{font-size:10px}.heat text.col{font-size:9px}
+.maps{display:flex;flex-wrap:wrap;gap:4px 18px}svg text.halo{paint-order:stroke;stroke:#fff;
+stroke-width:4px;stroke-linejoin:round}.scale{display:inline-flex;gap:1px;vertical-align:middle;
+margin:0 6px}.scale i{display:inline-block;width:14px;height:12px;background:#1c4f8f}
 .scatter text.tok,.scatter text.pos{font-size:12px;font-weight:600}
 .bars-grid{display:flex;flex-wrap:wrap;gap:10px 28px}
 .slider{display:flex;gap:12px;align-items:center;margin:8px 0;position:sticky;top:0;
@@ -310,26 +165,34 @@ function runSection(r: RunReport): string {
   const perStep = r.loss.losses.length > 0 ? r.elapsedMs / r.loss.losses.length : 0;
   const status = r.status === "finished"
     ? "finished"
+    : r.status === "stopped" && done === s.numSteps
+    ? `stopped while sampling (${r.samples.length} of ${s.numSamples} samples drawn)`
     : r.status === "stopped"
     ? `stopped after step ${done} of ${s.numSteps}`
-    : `training: step ${done} of ${s.numSteps} (this page is rewritten as the run goes on)`;
+    : `training: step ${done} of ${s.numSteps} (the page is rewritten at each tenth of the ` +
+      `run and reloads itself)`;
+  const resumed = r.loss.firstStep > 0
+    ? ` · resumed at step ${r.loss.firstStep}: the steps before are in the run it continues`
+    : "";
+  const time = esc(duration(r.elapsedMs)) +
+    (perStep > 0 ? ` (${esc(perStep.toPrecision(3))} ms per step, sampling included)` : "");
   const vocab = r.data.chars.map((c) => esc(visible(c))).join(" ");
   return `<section id="run"><h2>1. The run</h2>
-<p><b>${esc(status)}</b> · engine <code>${esc(r.engine)}</code> · ${esc(duration(r.elapsedMs))}${
-    perStep > 0 ? ` (${esc(perStep.toPrecision(3))} ms per step, sampling included)` : ""
-  }</p>
+<p><b>${esc(status)}</b> · engine <code class="engine">${esc(r.engine)}</code> · ` +
+    `<span id="time">${time}</span>${esc(resumed)}</p>
+<p class="note">The command, to run it again (the same numbers, whichever engine):</p>
 <pre id="command">${esc(r.command)}</pre>
 <div class="cols"><div><h3>Settings</h3><table>${settings}</table></div>
 <div><h3>Parameters</h3><table><tr><th>matrix</th><th>rows × cols</th><th>count</th></tr>${mats}
 <tr class="total"><td>total</td><td></td><td class="n">${
-    total.toLocaleString("en-US")
-  }</td></tr></table>
-<p class="note">microgpt.py prints it as "num params: ${total}".</p></div>
-<div><h3>Data</h3><table><tr><td>source</td><td class="mono">${esc(r.data.source)}</td></tr>
+      total.toLocaleString("en-US")
+    }</td></tr></table>
+<p class="note">microgpt.py prints it as "num params: ${total}".</p>
+<h3>Data</h3><table><tr><td>source</td><td class="mono">${esc(r.data.source)}</td></tr>
 <tr><td>documents</td><td class="n">${r.data.numDocs.toLocaleString("en-US")}</td></tr>
 <tr><td>trained on</td><td class="n">${
-    (r.data.numDocs - r.data.heldOut).toLocaleString("en-US")
-  }</td></tr>
+      (r.data.numDocs - r.data.heldOut).toLocaleString("en-US")
+    }</td></tr>
 <tr><td>vocabulary</td><td class="n">${V} tokens</td></tr></table>
 <p class="mono" style="max-width:300px">${vocab} <b>BOS</b></p></div></div></section>`;
 }
@@ -380,17 +243,41 @@ function lossHtml(r: RunReport, b: LossBuckets, svg: string): string {
     ? `<span><span class="sw" style="background:${COLORS.drawn};height:9px;width:9px;` +
       `border-radius:50%"></span>held-out loss</span>`
     : "";
+  const heldWords = r.data.heldOut > 0
+    ? ` The <b style="color:${COLORS.drawn}">orange dots</b> are the loss on the ` +
+      `${r.data.heldOut.toLocaleString("en-US")} held-out documents, which the model never ` +
+      `trains on, scored at each tenth of the run: while they fall with the training loss the ` +
+      `model learns what names are like; if they rise while it still falls, it learns its ` +
+      `training names by heart (overfitting).`
+    : "";
+  const resumed = r.loss.firstStep > 0
+    ? ` This run resumed after step ${r.loss.firstStep}: the chart starts there.`
+    : "";
   return `<section id="loss"><h2>3. The loss</h2>
 <p>At each step the model reads one document and scores −ln of the probability it gave to each
 true next token, averaged over the positions. A uniform guess over the ${V} tokens scores
 ln ${V} = ${Math.log(V).toFixed(2)} nats; 1 nat is 1/ln 2 = 1.44 bits. The chart shows ${esc(each)},
 its moving average over ${b.window} steps, and the learning rate, which falls linearly to 0 (right
-axis). Hover to read the values.</p>
+axis).${heldWords}${resumed} Hover to read the values.</p>
 <div class="legend"><span><span class="sw" style="background:#6f95cf"></span>loss</span>
 <span><span class="sw" style="background:#12355b"></span>moving average</span>${held}
-<span><span class="sw" style="background:#8a93a3"></span>ln V baseline</span>
-<span><span class="sw" style="background:#2b8a3e"></span>learning rate</span></div>
-${svg}</section>`;
+<span><span class="sw dash" style="color:#8a93a3"></span>ln V baseline</span>
+<span><span class="sw dot" style="color:#2b8a3e"></span>learning rate</span></div>
+${svg}${heldOutTable(r)}</section>`;
+}
+
+/** The held-out scores as a table under the chart: the numbers the terminal printed. */
+function heldOutTable(r: RunReport): string {
+  const points = r.loss.heldOut;
+  if (points.length === 0) return "";
+  const row = (head: string, cells: string[]) =>
+    `<tr><th>${head}</th>${cells.map((c) => `<td class="n">${c}</td>`).join("")}</tr>`;
+  const bits = points.every((p) => p.bits !== undefined)
+    ? row("bits per character", points.map((p) => p.bits!.toFixed(4)))
+    : "";
+  return `<table id="held-out-table">${row("after step", points.map((p) => String(p.step)))}${
+    row("held-out loss (nats)", points.map((p) => p.nats.toFixed(4)))
+  }${bits}</table>`;
 }
 
 /** Section 4: for each sample shown, one heat map per layer and head. */
@@ -413,7 +300,10 @@ function attentionSection(r: RunReport): string {
   return `<section id="attention"><h2>4. Attention</h2>
 <p>When it reads a position, each head mixes the values of the positions so far, weighted by how
 well their keys match its query; the weights of a row sum to 1. Rows are the position being read
-(labelled with its token), columns the positions it attends to; darker is more weight. Shown:
+(labelled with its token), columns the positions it attends to; darker is more weight
+(weight 0<span class="scale">${
+    [0.1, 0.3, 0.5, 0.7, 0.9].map((o) => `<i style="opacity:${o}"></i>`).join("")
+  }</span>1). Shown:
 ${r.attention.length > 0 ? `samples ${esc(shown)}` : "no sample yet"}. The first three samples
 are kept: sample 1 is the one the terminal's --attention draws and the temperature section below
 follows; two more show whether a head's pattern is a habit or a coincidence of one name.</p>
@@ -445,6 +335,9 @@ function project(rows: number[][]): { points: number[][]; share: number[] } {
   return { points, share };
 }
 
+/** The vowels the embedding map colours. */
+const VOWELS = /^[aeiouAEIOU]$/;
+
 /** Section 5: wte and wpe on their principal components, and each vowel's nearest tokens. */
 function embeddingSection(r: RunReport): string {
   const chars = r.data.chars;
@@ -463,39 +356,31 @@ function embeddingSection(r: RunReport): string {
     const cells = list.slice(0, 3).map(([j, c]) =>
       `<b class="mono">${esc(tokLabels[j])}</b> ${c.toFixed(2)}`
     );
-    near += `<tr><td class="mono"><b>${vowel}</b></td><td>${cells.join(", ")}</td></tr>`;
+    near += `<tr class="vowel"><td class="mono"><b>${vowel}</b></td><td>${
+      cells.join(", ")
+    }</td></tr>`;
   }
-  if (near === "") near = `<tr><td>The vocabulary has no vowel a, e, i, o or u.</td></tr>`;
+  near = near === ""
+    ? `<tr><td>The vocabulary has no vowel a, e, i, o or u.</td></tr>`
+    : `<tr><th>vowel</th><th>its three nearest tokens, and their cosine</th></tr>${near}`;
+  const color = (i: number) =>
+    i === chars.length ? COLORS.bos : VOWELS.test(chars[i]) ? COLORS.vowel : COLORS.ink;
   return `<section id="embeddings"><h2>5. Embeddings</h2>
 <p>Each token is a row of <code>wte</code>, a point in ${r.settings.nEmbd} dimensions; each
 position a row of <code>wpe</code>. Drawn on their two directions of greatest spread (principal
-components), tokens that the model treats alike land close together. Nothing told the model what
-a vowel is.</p>
+components), tokens that the model treats alike land close together. The vowels are drawn in
+<b style="color:${COLORS.vowel}">teal</b>, BOS in <b style="color:${COLORS.bos}">purple</b>:
+nothing told the model what a vowel is.</p>
 <div class="cols"><div><h3>wte: tokens (PC1 keeps ${pct(t.share[0])} of the spread, PC2 ${
     pct(t.share[1])
-  })</h3>${scatter("wte-scatter", tokLabels, t.points, "tok", false, (i) => i === chars.length)}
+  })</h3>${scatter("wte-scatter", tokLabels, t.points, "tok", false, color)}
 </div><div><h3>wpe: positions 0–${wpe.length - 1} (PC1 ${pct(p.share[0])}, PC2 ${
     pct(p.share[1])
-  })</h3>${scatter("wpe-scatter", posLabels, p.points, "pos", true, () => false)}</div></div>
+  })</h3>${scatter("wpe-scatter", posLabels, p.points, "pos", true)}</div></div>
 <h3>Nearest tokens by cosine similarity</h3><table id="nearest">${near}</table>
-<p class="note">Positions a run never trains keep their random start: with names shorter than
-the block, the last rows of wpe get no gradient.</p></section>`;
-}
-
-/** Probabilities of `logits` at temperature `t` (0: all on the largest, the first on ties).
- * A logit of null stands for −∞ (a probability of exactly 0 at temperature 1). The page's script
- * computes the same. */
-export function softmaxAt(logits: (number | null)[], t: number): number[] {
-  let best = -1;
-  for (let i = 0; i < logits.length; i++) {
-    const l = logits[i];
-    if (l !== null && (best < 0 || l > logits[best]!)) best = i;
-  }
-  if (t === 0 || best < 0) return logits.map((_, i) => (i === best ? 1 : 0));
-  const max = logits[best]!;
-  const exps = logits.map((l) => (l === null ? 0 : Math.exp((l - max) / t)));
-  const total = exps.reduce((a, b) => a + b, 0);
-  return exps.map((e) => e / total);
+<p class="note">A position's row of wpe only learns from the documents long enough to reach it:
+the last positions of the block, which few names reach, stay near their random start.</p>
+</section>`;
 }
 
 /** How many bars a distribution draws at most: all tokens up to this size, else the likeliest. */
@@ -508,9 +393,11 @@ function distribution(r: RunReport, k: number, ids: number[], logits: (number | 
   const chars = r.data.chars;
   const probs = softmaxAt(logits, r.settings.temperature);
   const labels = chars.map(visible);
-  const after = draw.soFar === "" ? "the start" : JSON.stringify(draw.soFar);
+  const after = draw.soFar === ""
+    ? "at the start"
+    : `after <b class="mono">${esc(JSON.stringify(draw.soFar))}</b>`;
   return `<figure class="dist">${barChart(ids, probs, labels, draw.drawn, chars.length)}` +
-    `<figcaption class="note">after <b class="mono">${esc(after)}</b> drew <b class="mono">${
+    `<figcaption class="note">${after}, drew <b class="mono">${
       esc(tokenLabel(chars, draw.drawn))
     }</b></figcaption></figure>`;
 }
@@ -544,11 +431,13 @@ function temperatureSection(r: RunReport): { html: string; data: unknown } {
   const charts = draws.map((d, k) => distribution(r, k, d.ids, d.logits)).join("");
   const t = r.settings.temperature;
   const html = `<section id="temperature"><h2>6. Temperature</h2>
-<p>Sample ${temp.sample + 1}, <b class="mono">${esc(temp.text)}</b>, position by position: the
-probability of each next token (a purple $ is BOS, the end), the drawn one in orange. Sampling divides the
-logits by the temperature T before the softmax: below 1 the likeliest tokens take even more,
-above 1 the distribution flattens towards uniform, and T = 0 always takes the likeliest. The run
-sampled at T = ${t}; move the slider to recompute the bars from the stored logits (the draws
+<p>Sample ${temp.sample + 1}, <b class="mono">${esc(temp.text)}</b>, position by position. Each
+chart is one position: a bar per possible next token, as high as its probability (the grey line
+on top is probability 1); the token drawn is <b style="color:${COLORS.drawn}">orange</b>, and
+<b style="color:${COLORS.bos}">$</b> is BOS, which ends the name. Sampling divides the logits by
+the temperature T before the softmax: below 1 the likeliest tokens take even more, above 1 the
+distribution flattens towards uniform, and T = 0 always takes the likeliest. The run sampled at
+T = ${t}; move the slider to recompute the bars from the logits stored in this page (the draws
 stay the run's).</p>
 <div class="slider"><label for="temp-slider">T</label><input id="temp-slider" type="range"
 min="0" max="${Math.max(2, t)}" step="any" value="${t}"><output id="temp-value">${
@@ -585,93 +474,8 @@ function samplesSection(r: RunReport): string {
   }.</p>${list}${summary}</section>`;
 }
 
-// ---------------------------------------------------------------------------------------------
-// The script: hover values and the temperature slider. It reads the JSON data block and never
-// writes HTML, only attributes and text, so no data can become markup.
-
-const SCRIPT = `"use strict";
-(function () {
-var D = JSON.parse(document.getElementById("report-data").textContent);
-var tip = document.getElementById("tip");
-function show(text, e) {
-  tip.textContent = text; tip.hidden = false;
-  tip.style.left = (e.pageX + 14) + "px"; tip.style.top = (e.pageY + 14) + "px";
-}
-function heatTip(rect) {
-  var svg = rect.ownerSVGElement, labels = JSON.parse(svg.getAttribute("data-labels"));
-  var t = +rect.getAttribute("y"), s = +rect.getAttribute("x");
-  return "layer " + svg.getAttribute("data-layer") + ", head " + svg.getAttribute("data-head") +
-    "\\nposition " + t + " (" + labels[t] + ") attends to " + s + " (" + labels[s] + ")" +
-    "\\nweight " + (+rect.getAttribute("fill-opacity")).toFixed(3);
-}
-document.addEventListener("mousemove", function (e) {
-  var el = e.target;
-  if (el.closest && el.closest(".cells")) return show(heatTip(el), e);
-  var t = el.closest && el.closest("[data-tip]");
-  if (t) return show(t.getAttribute("data-tip"), e);
-  if (el.id !== "loss-hover") tip.hidden = true;
-});
-var L = D.loss, hover = document.getElementById("loss-hover");
-var cross = document.getElementById("loss-cross");
-function f4(x) { return x.toFixed(4); }
-hover.addEventListener("mousemove", function (e) {
-  var box = hover.getBoundingClientRect();
-  var step = Math.round(1 + (e.clientX - box.left) / box.width * (L.n - 1));
-  var g = Math.floor((step - 1) / L.size), k = g - Math.floor(L.first / L.size);
-  if (k < 0 || k >= L.b.length) {
-    tip.hidden = true; cross.setAttribute("visibility", "hidden"); return;
-  }
-  var from = Math.max(L.first, g * L.size) + 1, to = Math.min(L.first + L.len, (g + 1) * L.size);
-  var q = typeof L.b[k] === "number" ? [L.b[k], L.b[k], L.b[k]] : L.b[k], text = (from === to ? "step " + from : "steps " + from + "-" + to) + "\\nloss ";
-  text += (from === to ? "" : "mean ") + f4(q[1]) + " nats = " + f4(q[1] / Math.LN2) + " bits";
-  if (from !== to) text += "\\n  min " + f4(q[0]) + ", max " + f4(q[2]);
-  text += "\\nmoving average (" + L.window + " steps) " + f4(L.avg[k]);
-  text += "\\nlearning rate " + (L.lr * (1 - (to - 1) / L.n)).toPrecision(4);
-  for (var i = 0; i < L.ho.length; i++) {
-    if (Math.abs(L.ho[i][0] - step) <= Math.max(L.size, L.n / 200)) {
-      text += "\\nheld-out loss " + f4(L.ho[i][1]) + " nats = " + f4(L.ho[i][1] / Math.LN2) +
-        " bits (after step " + L.ho[i][0] + ")";
-    }
-  }
-  var x = +hover.getAttribute("x") + (step - 1) / Math.max(1, L.n - 1) * +hover.getAttribute("width");
-  cross.setAttribute("x1", x); cross.setAttribute("x2", x); cross.setAttribute("visibility", "visible");
-  show(text, e);
-});
-hover.addEventListener("mouseleave", function () { cross.setAttribute("visibility", "hidden"); tip.hidden = true; });
-var T = D.temp;
-if (!T) return;
-var slider = document.getElementById("temp-slider"), out = document.getElementById("temp-value");
-function probs(l, t) {
-  var best = -1, i;
-  for (i = 0; i < l.length; i++) if (l[i] !== null && (best < 0 || l[i] > l[best])) best = i;
-  if (t === 0 || best < 0) return l.map(function (_, i) { return i === best ? 1 : 0; });
-  var e = l.map(function (x) { return x === null ? 0 : Math.exp((x - l[best]) / t); });
-  var sum = e.reduce(function (a, b) { return a + b; }, 0);
-  return e.map(function (x) { return x / sum; });
-}
-function redraw() {
-  var t = +slider.value;
-  out.textContent = t.toFixed(2);
-  document.getElementById("temp-note").textContent = t === T.t ? "(the run's)" : t === 0 ? "(always the likeliest)" : "";
-  var charts = document.querySelectorAll("svg.bars");
-  for (var k = 0; k < charts.length; k++) {
-    var d = T.draws[k], p = probs(d.l, t), p1 = probs(d.l, 1);
-    var bars = charts[k].querySelectorAll("rect.bar");
-    for (var i = 0; i < bars.length; i++) {
-      var id = d.ids[i], h = Math.round(p[id] * T.h * 100) / 100;
-      bars[i].setAttribute("height", h); bars[i].setAttribute("y", T.base - h);
-      bars[i].setAttribute("data-tip", T.labels[id] + (id === d.d ? " (drawn)" : "") + "\\nT = " +
-        t.toFixed(2) + ": " + p[id].toFixed(4) + "\\nT = 1: " + p1[id].toFixed(4));
-    }
-  }
-}
-slider.addEventListener("input", redraw);
-redraw();
-})();
-`;
-
-/** The Content-Security-Policy hash that admits the page's one script and nothing else. */
-const SCRIPT_HASH = createHash("sha256").update(SCRIPT).digest("base64");
+/** How often a page written mid-run reloads itself, in seconds. */
+export const RELOAD_SECONDS = 10;
 
 /** The page of a run: one self-contained HTML document (see the module's description). */
 export function renderReport(r: RunReport): string {
@@ -686,7 +490,9 @@ export function renderReport(r: RunReport): string {
   const csp = `default-src 'none'; style-src 'unsafe-inline'; script-src 'sha256-${SCRIPT_HASH}'`;
   return `<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
-<meta http-equiv="Content-Security-Policy" content="${csp}">
+<meta http-equiv="Content-Security-Policy" content="${csp}">${
+    // While the run trains, the page reloads itself, so whoever watches it sees each rewrite.
+    r.status === "training" ? `\n<meta http-equiv="refresh" content="${RELOAD_SECONDS}">` : ""}
 <meta name="viewport" content="width=device-width,initial-scale=1">
 <title>${esc(title)}</title><style>${STYLE}</style></head><body>
 <h1>A run of microgpt</h1>
@@ -706,27 +512,4 @@ ${samplesSection(r)}
 <script>${SCRIPT}</script>
 </body></html>
 `;
-}
-
-/** Refuses data whose parts disagree, naming the first disagreement (a bug of the caller). */
-function checkReport(r: RunReport): void {
-  const V = r.data.chars.length + 1;
-  const s = r.settings;
-  const problems: string[] = [];
-  if (r.embeddings.wte.length !== V) problems.push(`wte has ${r.embeddings.wte.length} rows`);
-  if (r.embeddings.wpe.length !== s.blockSize) {
-    problems.push(`wpe has ${r.embeddings.wpe.length} rows for a block of ${s.blockSize}`);
-  }
-  if (r.tokens.ids.some((id) => !(id >= 0 && id < V))) problems.push("a token id is out of range");
-  for (const a of r.attention) {
-    if (a.weights.length !== s.nLayer || a.weights.some((l) => l.length !== s.nHead)) {
-      problems.push(`sample ${a.sample + 1}'s attention is not ${s.nLayer} layers × ${s.nHead}`);
-    }
-  }
-  for (const d of r.temperature?.draws ?? []) {
-    if (d.logits.length !== V) problems.push(`a draw has ${d.logits.length} logits`);
-  }
-  if (problems.length > 0) {
-    throw new Error(`renderReport: inconsistent report (vocabulary ${V}): ${problems[0]}`);
-  }
 }

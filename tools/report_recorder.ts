@@ -6,7 +6,7 @@
  *
  * When to call what, in a run:
  * 1. before training: `new ReportRecorder(start)` with what the run knows by then;
- * 2. each step: `step(loss)`; at a held-out measure: `heldOutLoss(...)`;
+ * 2. each step: `step(loss)`; at a held-out score: `heldOutScore(point)`;
  * 3. sampling: pass `watchFor` to the engine's `generate`, and call `sampled(i, text)` from its
  *    sample hook;
  * 4. whenever the page is written (mid-run, on a stop, at the end): `report(...)` with the status,
@@ -14,8 +14,9 @@
  *
  * @example Record a run of microgpt.ts's Part I and write its page
  * ```ts
- * import { Adam, DEFAULTS, generate, initModel, matrixShapes, parseDocs, Random, Tokenizer, train }
+ * import { Adam, DEFAULTS, generate, initModel, parseDocs, Random, Tokenizer, train }
  *   from "../microgpt.ts";
+ * import { matrixShapes } from "./engine.ts";
  * import { ReportRecorder } from "./report_recorder.ts";
  * import { renderReport } from "./report.ts";
  * const cfg = { ...DEFAULTS, numSteps: 5, numSamples: 2 };
@@ -50,7 +51,7 @@ import type {
   ReportTokens,
   RunReport,
   SampleAttention,
-} from "./report.ts";
+} from "./report_data.ts";
 
 /** What a run knows before it trains: the parts of a report that do not change. */
 export interface RunStart {
@@ -144,9 +145,9 @@ export class ReportRecorder {
     this.losses.push(loss);
   }
 
-  /** Hears a held-out measure: after `step` steps, mean loss `loss` over `docs` documents. */
-  heldOutLoss(step: number, loss: number, docs: number): void {
-    this.heldOut.push({ step, loss, docs });
+  /** Hears a held-out score (tools/report_file.ts's `heldOutPoint` makes it from the run's). */
+  heldOutScore(point: HeldOutPoint): void {
+    this.heldOut.push(point);
   }
 
   /** Eyes for sample `i`: attention for the first few samples, the draws of the first. */

@@ -42,8 +42,13 @@ export function num(x: number, d = 1): number {
 }
 
 /** Colours the drawings share with the page's legend: the drawn token (and held-out points),
- * BOS, and the default ink of marks. */
-export const COLORS = { drawn: "#d9480f", bos: "#7048e8", ink: "#1c4f8f" } as const;
+ * BOS, the default ink of marks, and the vowels of the embedding map. */
+export const COLORS = {
+  drawn: "#d9480f",
+  bos: "#7048e8",
+  ink: "#1c4f8f",
+  vowel: "#0c8599",
+} as const;
 
 // ---------------------------------------------------------------------------------------------
 // The loss, made small: a run of any length is drawn from at most MAX_BUCKETS buckets of equal
@@ -106,8 +111,9 @@ export interface LossChartInput {
   firstStep: number;
   /** Every step's training loss so far. */
   losses: number[];
-  /** Held-out measures: after `step` steps, mean loss `loss` over `docs` documents. */
-  heldOut: readonly { step: number; loss: number; docs: number }[];
+  /** Held-out scores: after `step` steps, `nats` per scored unit (and `bits` per character when
+   * the scoring counts characters). */
+  heldOut: readonly { step: number; nats: number; bits?: number }[];
   /** The peak learning rate. */
   learningRate: number;
   /** Tokens in the vocabulary, for the ln V baseline. */
@@ -121,28 +127,37 @@ const LOSS = { w: 900, h: 330, left: 52, right: 62, top: 12, bottom: 40 };
 interface LossScale {
   lo: number;
   hi: number;
+  /** Whether some losses lie above `hi` (drawn at the top edge). */
+  cut: boolean;
   xAt: (step: number) => number;
   yAt: (loss: number) => number;
   lrAt: (lr: number) => number;
 }
 
 /** The loss chart's scales: steps 1…numSteps across, losses from a round number below the
- * lowest to one above the highest (the ln V baseline always in view), the learning rate from 0
- * to its peak on the right. */
+ * lowest to one above the highest (the ln V baseline, the moving average and the held-out points
+ * always in view; the rarest spikes, the top half percent of the buckets, may be cut at the top
+ * so that one bad step does not flatten the curve), the learning rate from 0 to its peak on the
+ * right. */
 function lossScale(c: LossChartInput, b: LossBuckets, baseline: number): LossScale {
   const n = Math.max(1, c.numSteps);
   let lo = baseline, hi = baseline;
-  for (const [min, , max] of b.buckets) lo = Math.min(lo, min), hi = Math.max(hi, max);
-  for (const p of c.heldOut) lo = Math.min(lo, p.loss), hi = Math.max(hi, p.loss);
+  for (const [min] of b.buckets) lo = Math.min(lo, min);
+  for (const a of b.average) hi = Math.max(hi, a);
+  for (const p of c.heldOut) lo = Math.min(lo, p.nats), hi = Math.max(hi, p.nats);
+  const tops = b.buckets.map((q) => q[2]).sort((x, y) => x - y);
+  if (tops.length > 0) hi = Math.max(hi, tops[Math.floor(0.995 * (tops.length - 1))]);
   lo = Math.max(0, Math.floor(lo * 2) / 2);
   hi = Math.ceil(hi * 2) / 2;
   if (hi <= lo) hi = lo + 0.5;
+  const top = hi;
   const x0 = LOSS.left, x1 = LOSS.w - LOSS.right, y0 = LOSS.h - LOSS.bottom, y1 = LOSS.top;
   return {
     lo,
     hi,
+    cut: tops.length > 0 && tops[tops.length - 1] > hi,
     xAt: (step) => num(x0 + (n > 1 ? (step - 1) / (n - 1) : 0.5) * (x1 - x0)),
-    yAt: (loss) => num(y0 - ((loss - lo) / (hi - lo)) * (y0 - y1)),
+    yAt: (loss) => num(y0 - ((Math.min(loss, top) - lo) / (hi - lo)) * (y0 - y1)),
     lrAt: (lr) => num(y0 - (lr / c.learningRate) * (y0 - y1)),
   };
 }
@@ -158,8 +173,9 @@ function bucketSteps(c: LossChartInput, size: number, k: number): [number, numbe
 
 /** The loss chart: the loss (a band from each bucket's min to max when buckets hold several
  * steps), its moving average, the held-out points, the ln V baseline and the learning rate on a
- * second axis; an invisible rectangle (`#loss-hover`) for the script's hover. Returns the SVG,
- * the buckets, and the data the script reads. */
+ * second axis; an invisible rectangle (`#loss-hover`) for the script's hover, under the held-out
+ * points (which have hovers of their own). Returns the SVG, the buckets, and the data the script
+ * reads. */
 export function lossChart(c: LossChartInput): { svg: string; buckets: LossBuckets; data: unknown } {
   const n = Math.max(1, c.numSteps);
   const b = lossBuckets(c.losses, c.firstStep, c.numSteps);
@@ -179,25 +195,25 @@ export function lossChart(c: LossChartInput): { svg: string; buckets: LossBucket
     : "";
   const lr = (step: number) => lrAt(learningRateAt(c.learningRate, n, step - 1));
   const held = c.heldOut.map((p) => {
-    const tip = `held-out loss after step ${p.step}\n${p.loss.toFixed(4)} nats = ` +
-      `${(p.loss / Math.LN2).toFixed(4)} bits per character\non ${p.docs} documents`;
-    return `<circle class="held" cx="${xAt(p.step)}" cy="${yAt(p.loss)}" r="4.5" ` +
+    const tip = `held-out loss after step ${p.step}\n${heldOutValue(p)}`;
+    return `<circle class="held" cx="${xAt(p.step)}" cy="${yAt(p.nats)}" r="4.5" ` +
       `fill="${COLORS.drawn}" data-tip="${esc(tip)}"/>`;
   }).join("");
   const svg = `<svg id="loss-chart" viewBox="0 0 ${LOSS.w} ${LOSS.h}" width="${LOSS.w}" ` +
     `height="${LOSS.h}" role="img" aria-label="training loss per step">` +
     `${lossAxes(sc, c)}${band}` +
     `<line x1="${x0}" x2="${x1}" y1="${yAt(baseline)}" y2="${yAt(baseline)}" stroke="#8a93a3" ` +
-    `stroke-dasharray="6 4"/><text x="${x1 - 4}" y="${yAt(baseline) - 5}" text-anchor="end">` +
+    `stroke-dasharray="6 4"/><text class="halo" x="${x1 - 4}" y="${yAt(baseline) - 5}" ` +
+    `text-anchor="end">` +
     `uniform guess: ln ${c.vocabSize} = ${baseline.toFixed(2)}</text>` +
     `<polyline id="lr-line" points="${xAt(1)},${lr(1)} ${xAt(n)},${lr(n)}" fill="none" ` +
     `stroke="#2b8a3e" stroke-width="1.5" stroke-dasharray="2 3"/>` +
     `<polyline id="loss-line" points="${line(b.buckets.map((q) => q[1]))}" fill="none" ` +
     `stroke="#6f95cf" stroke-width="1"/><polyline id="loss-average" points="${line(b.average)}" ` +
-    `fill="none" stroke="#12355b" stroke-width="2.2"/>${held}` +
+    `fill="none" stroke="#12355b" stroke-width="2.2"/>` +
     `<line id="loss-cross" x1="0" x2="0" y1="${y1}" y2="${y0}" stroke="#1d2330" ` +
     `stroke-width="0.7" visibility="hidden"/><rect id="loss-hover" x="${x0}" y="${y1}" ` +
-    `width="${x1 - x0}" height="${y0 - y1}" fill="transparent"/></svg>`;
+    `width="${x1 - x0}" height="${y0 - y1}" fill="transparent"/>${held}</svg>`;
   const data = {
     n,
     first: c.firstStep,
@@ -208,9 +224,17 @@ export function lossChart(c: LossChartInput): { svg: string; buckets: LossBucket
     avg: b.average,
     window: b.window,
     lr: c.learningRate,
-    ho: c.heldOut.map((p) => [p.step, num(p.loss, 4)]),
+    ho: c.heldOut.map((p) => [p.step, heldOutValue(p)]),
   };
   return { svg, buckets: b, data };
+}
+
+/** A held-out score in words: nats, and bits (per character when the scoring says so). */
+export function heldOutValue(p: { nats: number; bits?: number }): string {
+  return `${p.nats.toFixed(4)} nats = ` +
+    (p.bits !== undefined
+      ? `${p.bits.toFixed(4)} bits per character`
+      : `${(p.nats / Math.LN2).toFixed(4)} bits`);
 }
 
 /** The loss chart's axes: loss on the left, learning rate on the right, steps below. */
@@ -233,6 +257,10 @@ function lossAxes(sc: LossScale, c: LossChartInput): string {
   }
   out += `<line x1="${x0}" x2="${x1}" y1="${y0}" y2="${y0}" stroke="#8a93a3"/>` +
     `<text x="${(x0 + x1) / 2}" y="${y0 + 33}" text-anchor="middle">step</text>` +
+    (sc.cut
+      ? `<text class="halo" x="${x0 + 6}" y="${LOSS.top + 11}">the rarest spikes, above ` +
+        `${hi.toFixed(1)}, are cut at the top (hover shows them)</text>`
+      : "") +
     `<text transform="translate(13 ${(y0 + LOSS.top) / 2}) rotate(-90)" text-anchor="middle">` +
     `loss (nats)</text><text transform="translate(${LOSS.w - 8} ${(y0 + LOSS.top) / 2}) ` +
     `rotate(90)" text-anchor="middle" style="fill:#2b8a3e">learning rate</text>`;
@@ -256,7 +284,7 @@ function niceTicks(n: number): number[] {
  * attended, darker for more weight. The cells sit in a `.cells` group scaled to one unit per
  * cell, so each is a few bytes; the hover reads a cell's weight from its opacity. */
 export function heatMap(labels: string[], rows: number[][], layer: number, head: number): string {
-  const c = 16; // cell size
+  const c = 18; // cell size: room for "BOS" over its column
   const n = rows.length;
   const pad = 30; // room for the row labels
   const size = pad + n * c + 4;
@@ -271,8 +299,9 @@ export function heatMap(labels: string[], rows: number[][], layer: number, head:
   let text = "";
   for (let t = 0; t < n; t++) {
     const label = esc(labels[t]);
-    text += `<text x="${pad - 4}" y="${pad + t * c + 12}" text-anchor="end">${label}</text>` +
-      `<text x="${pad + t * c + c / 2}" y="${pad - 6}" text-anchor="middle">${label}</text>`;
+    text += `<text x="${pad - 4}" y="${pad + t * c + 13}" text-anchor="end">${label}</text>` +
+      `<text class="col" x="${pad + t * c + c / 2}" y="${pad - 6}" text-anchor="middle">` +
+      `${label}</text>`;
   }
   return `<figure class="map"><svg class="heat" width="${size}" height="${size}" ` +
     `data-labels="${esc(JSON.stringify(labels))}" data-layer="${layer}" data-head="${head}">` +
@@ -282,16 +311,63 @@ export function heatMap(labels: string[], rows: number[][], layer: number, head:
     `${head}</figcaption></figure>`;
 }
 
+/** Where a scatter's labels go: beside their points, each at the first of eight spots (right,
+ * left, above, below, the diagonals) where it overlaps no label already placed and no other point,
+ * else where it overlaps least; labels are placed in order. Returns each label's anchor
+ * [x, y, text-anchor]. Labels are about `charW` pixels a character wide and 12 high. */
+export function placeLabels(
+  labels: string[],
+  at: [number, number][],
+  charW = 7.5,
+): [number, number, "start" | "end" | "middle"][] {
+  const boxes: [number, number, number, number][] = []; // x0, y0, x1, y1 of labels placed
+  const out: [number, number, "start" | "end" | "middle"][] = [];
+  const overlap = (a: number[], b: number[]) =>
+    Math.max(0, Math.min(a[2], b[2]) - Math.max(a[0], b[0])) *
+    Math.max(0, Math.min(a[3], b[3]) - Math.max(a[1], b[1]));
+  labels.forEach((label, i) => {
+    const [x, y] = at[i];
+    const w = [...label].length * charW, h = 12;
+    // [anchor x, baseline y, anchor] for each spot, and the box it covers.
+    const spots: [number, number, "start" | "end" | "middle"][] = [
+      [x + 5, y + 4, "start"],
+      [x - 5, y + 4, "end"],
+      [x, y - 6, "middle"],
+      [x, y + 15, "middle"],
+      [x + 4, y - 4, "start"],
+      [x - 4, y - 4, "end"],
+      [x + 4, y + 13, "start"],
+      [x - 4, y + 13, "end"],
+    ];
+    let best = 0, least = Infinity;
+    spots.forEach(([sx, sy, anchor], k) => {
+      const x0 = anchor === "start" ? sx : anchor === "end" ? sx - w : sx - w / 2;
+      const box = [x0, sy - h + 2, x0 + w, sy + 2];
+      let cost = 0;
+      for (const b of boxes) cost += overlap(box, b);
+      at.forEach(([px, py], j) => {
+        if (j !== i) cost += overlap(box, [px - 3, py - 3, px + 3, py + 3]);
+      });
+      if (cost < least - 1e-9) least = cost, best = k;
+    });
+    const [sx, sy, anchor] = spots[best];
+    const x0 = anchor === "start" ? sx : anchor === "end" ? sx - w : sx - w / 2;
+    boxes.push([x0, sy - h + 2, x0 + w, sy + 2]);
+    out.push([sx, sy, anchor]);
+  });
+  return out;
+}
+
 /** A labelled scatter of 2-D points (x to the right, y up), each label in class `cls` with its
- * coordinates on hover; `path` joins the points in order (for positions), `special(i)` marks a
- * point in the BOS colour. */
+ * coordinates on hover, placed where it hides no other (see {@linkcode placeLabels}); `path` joins
+ * the points in order (for positions); `color(i)` gives a point's colour (default ink). */
 export function scatter(
   id: string,
   labels: string[],
   points: number[][],
   cls: string,
   path: boolean,
-  special: (i: number) => boolean,
+  color: (i: number) => string = () => COLORS.ink,
 ): string {
   const w = 430, h = 400, m = 28;
   const xs = points.map((p) => p[0]), ys = points.map((p) => p[1]);
@@ -303,12 +379,16 @@ export function scatter(
     marks += `<polyline points="${points.map((p) => `${sx(p[0])},${sy(p[1])}`).join(" ")}" ` +
       `fill="none" stroke="#c9d0db"/>`;
   }
+  const at = points.map((p): [number, number] => [sx(p[0]), sy(p[1])]);
+  const spots = placeLabels(labels, at);
   points.forEach((p, i) => {
     const tip = `${labels[i]}: (${p[0].toFixed(3)}, ${p[1].toFixed(3)})`;
-    const color = special(i) ? COLORS.bos : COLORS.ink;
-    marks += `<g data-tip="${esc(tip)}"><circle cx="${sx(p[0])}" cy="${sy(p[1])}" r="3" ` +
-      `fill="${color}"/><text class="${cls}" x="${sx(p[0]) + 5}" y="${sy(p[1]) - 4}" ` +
-      `style="fill:${color}">${esc(labels[i])}</text></g>`;
+    const [lx, ly, anchor] = spots[i];
+    const fill = color(i);
+    marks += `<g data-tip="${esc(tip)}"><circle cx="${at[i][0]}" cy="${at[i][1]}" r="3" ` +
+      `fill="${fill}"/><text class="${cls}" x="${num(lx)}" y="${num(ly)}"` +
+      `${anchor === "start" ? "" : ` text-anchor="${anchor}"`} style="fill:${fill}">` +
+      `${esc(labels[i])}</text></g>`;
   });
   return `<svg id="${id}" class="scatter" width="${w}" height="${h}" viewBox="0 0 ${w} ${h}">` +
     `<rect width="${w}" height="${h}" fill="#fbfcfd" stroke="#e3e7ee"/>` +
@@ -345,5 +425,6 @@ export function barChart(
   });
   return `<svg class="bars" width="${w}" height="${base + BARS.label + 2}" fill="${COLORS.ink}">` +
     `<line x1="0" x2="${w}" y1="${base}" y2="${base}" stroke="#8a93a3"/>` +
-    `<line x1="0" x2="${w}" y1="${BARS.top}" y2="${BARS.top}" stroke="#edf0f4"/>${bars}</svg>`;
+    `<line x1="0" x2="${w}" y1="${BARS.top}" y2="${BARS.top}" stroke="#c9d0db" ` +
+    `stroke-dasharray="3 3"/>${bars}</svg>`;
 }
