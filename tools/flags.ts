@@ -55,6 +55,9 @@ Looking inside:
                       their loss beside the training loss, on stderr, 10 times in the run
   --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
                       lines while training; needs --allow-read --allow-write
+  --report PATH       write the run as one web page (HTML, works offline): the loss, the
+                      attention, the embeddings, a temperature slider; rewritten at each tenth
+                      of training so it can be watched; needs --allow-read --allow-write
 
 Checking a port (see PORTING.md):
   --trace PATH        write the run's every quantity at full precision, as it goes (JSON Lines):
@@ -99,6 +102,10 @@ export interface Options {
   holdout: number;
   /** Where to write the loss log. */
   log?: string;
+  /** Where to write the run's web page. */
+  report?: string;
+  /** The arguments as given, for the page's command line. */
+  args?: string[];
   /** Text every sample starts with. */
   prefix: string;
   /** Show the first sample's candidates at every draw. */
@@ -137,6 +144,7 @@ const VALUE_FLAGS = [
   "log",
   "trace",
   "trace-detail",
+  "report",
 ] as const;
 const SWITCHES = ["explain", "attention", "embeddings", "gradcheck", "help"] as const;
 
@@ -204,6 +212,7 @@ export function parseCommandLine(args: string[]): Options {
     traceDetail: [],
     gradcheck: false,
     help: false,
+    args: [...args],
   };
   // --help wins: asking how to use the tool is never an error.
   const asksHelp = (a: string) => a === "-h" || a === "--help" || a.startsWith("--help=");
@@ -333,6 +342,7 @@ function readFiles(values: Values, opts: Options): void {
   opts.load = text("load");
   opts.resume = text("resume");
   opts.log = text("log");
+  opts.report = text("report");
   opts.prefix = text("prefix") ?? "";
   opts.explain = values.explain === true;
   opts.attention = values.attention === true;
@@ -372,8 +382,16 @@ function crossCheck(values: Values, opts: Options): void {
     throw usageError(`--trace-detail needs --trace PATH: where to write the trace`);
   }
   if (opts.gradcheck) {
-    const given = ["save", "save-every", "log", "trace", "explain", "attention", "embeddings"]
-      .filter((f) => values[f] !== undefined);
+    const given = [
+      "save",
+      "save-every",
+      "log",
+      "trace",
+      "report",
+      "explain",
+      "attention",
+      "embeddings",
+    ].filter((f) => values[f] !== undefined);
     if (given.length > 0) {
       throw usageError(
         `--gradcheck checks the gradient and exits, training and sampling nothing: ` +
@@ -381,7 +399,7 @@ function crossCheck(values: Values, opts: Options): void {
       );
     }
   }
-  for (const flag of ["input", "save", "load", "resume", "log", "trace"]) {
+  for (const flag of ["input", "save", "load", "resume", "log", "trace", "report"]) {
     if (text(flag) === "") throw usageError(`--${flag} needs a path, not an empty string`);
   }
   const fromStdin = ["input", "load", "resume"].filter((f) => STDIN_PATHS.has(text(f) ?? ""));

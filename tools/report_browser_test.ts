@@ -1,14 +1,17 @@
 // The report page in a real browser: headless Chromium, driven over the DevTools protocol
-// (tools/cdp.ts). The page of the default run (1000 steps, 20 samples; trained here with
-// microgpt_fast.ts, which gives microgpt.ts's numbers) must load without a console error or an
-// exception, request nothing but itself, draw every section, show values on hover, and redraw
-// the temperature bars when the slider moves. Pages with hostile data, written mid-run, and of a
-// 300,000-step run are checked too. Skipped, saying why, where no Chromium can be run.
+// (tools/cdp.ts). The page that --report writes for the default run (1000 steps, 20 samples;
+// run here in-process with microgpt_fast.ts, which writes microgpt.ts's page) must load without a
+// console error or an exception, request nothing but itself, draw every section, show values on
+// hover, and redraw the temperature bars when the slider moves. Pages with hostile data, written
+// mid-run, with held-out points, and of a 300,000-step run are checked too. Skipped, saying why,
+// where no Chromium can be run.
 
 import assert from "node:assert/strict";
 import { Browser, browserSkipReason, findChromium, type Page } from "./cdp.ts";
-import { renderReport, type RunReport } from "./report.ts";
-import { demoReport, tinyReport } from "./report_demo.ts";
+import { renderReport } from "./report.ts";
+import type { RunReport } from "./report_data.ts";
+import { pageOfRun, recordRun, tinyReport } from "./report_testing.ts";
+import { fastEngine } from "../microgpt_fast.ts";
 
 const skip = browserSkipReason();
 
@@ -32,14 +35,20 @@ async function openClean(page: Page, dir: string, name: string, html: string): P
   return url;
 }
 
-/** Scrolls the first element matching `selector` into view and moves the mouse onto its
- * centre; returns the tooltip's text, or undefined if it is hidden. */
-async function hover(page: Page, selector: string, fx = 0.5): Promise<string | undefined> {
+/** Scrolls the first element matching `selector` into view and moves the mouse onto it, at
+ * fractions `fx`, `fy` of its width and height (its centre by default); returns the tooltip's
+ * text, or undefined if it is hidden. */
+async function hover(
+  page: Page,
+  selector: string,
+  fx = 0.5,
+  fy = 0.5,
+): Promise<string | undefined> {
   const [x, y] = await page.evaluate<[number, number]>(`(() => {
     const el = document.querySelector(${JSON.stringify(selector)});
     el.scrollIntoView({ block: "center" });
     const r = el.getBoundingClientRect();
-    return [r.left + r.width * ${fx}, r.top + r.height / 2];
+    return [r.left + r.width * ${fx}, r.top + r.height * ${fy}];
   })()`);
   await page.mouseMove(x, y);
   return await page.evaluate<string | undefined>(
@@ -62,11 +71,20 @@ async function setTemperature(page: Page, t: number): Promise<void> {
   })()`);
 }
 
-/** Checks the default run's page, section by section. */
-async function defaultPage(t: Deno.TestContext, page: Page, dir: string, r: RunReport) {
-  const html = renderReport(r);
+/** Checks the default run's page, section by section; `r` is the same run, recorded directly. */
+async function defaultPage(
+  t: Deno.TestContext,
+  page: Page,
+  dir: string,
+  html: string,
+  r: RunReport,
+) {
   await t.step("it loads with no console error, no exception, no request leaving", async () => {
     await openClean(page, dir, "default.html", html);
+    const reloads = await page.evaluate(
+      `document.querySelectorAll('meta[http-equiv="refresh"]').length`,
+    );
+    assert.equal(reloads, 0, "a finished run's page stays still");
   });
   await t.step("each section renders", async () => {
     const counts = await page.evaluate<Record<string, number>>(`(() => {
@@ -77,7 +95,7 @@ async function defaultPage(t: Deno.TestContext, page: Page, dir: string, r: RunR
         lossPoints: document.getElementById("loss-line").points.numberOfItems,
         heat: n("svg.heat"), sampleGroups: n(".sample-att"), wteLabels: n("#wte-scatter text.tok"),
         wpeLabels: n("#wpe-scatter text.pos"), bars: n("rect.bar"), charts: n("svg.bars"),
-        samples: n("#samples li"), nearest: n("#nearest tr"),
+        samples: n("#samples li"), nearest: n("#nearest tr.vowel"),
       };
     })()`);
     const { nLayer, nHead } = r.settings;
@@ -151,9 +169,10 @@ Deno.test({
     try {
       const page = await browser.newPage();
       await page.viewport(1100, 900);
+      const { html } = await pageOfRun([], fastEngine);
       await t.step(
-        "the default run's page",
-        (t) => defaultPage(t, page, dir, demoReport({ fast: true })),
+        "the default run's page, as --report writes it",
+        (t) => defaultPage(t, page, dir, html, recordRun(fastEngine)),
       );
       await t.step("data that looks like markup stays text", () => hostilePage(page, dir));
       await t.step("a page written mid-run loads clean and says what is to come", async () => {
@@ -168,6 +187,31 @@ Deno.test({
           await page.evaluate("document.querySelectorAll('svg.heat, svg.bars').length"),
           0,
         );
+        assert.equal(
+          await page.evaluate(`document.querySelector('meta[http-equiv="refresh"]').content`),
+          "10",
+          "a page written mid-run reloads itself",
+        );
+      });
+      await t.step("held-out points show their score on hover", async () => {
+        const r = tinyReport({
+          data: { source: "t", numDocs: 13, heldOut: 10, chars: ["a", "b", "c"] },
+          loss: {
+            firstStep: 0,
+            losses: [1.5, 1.4, 1.3, 1.2, 1.1, 1.0],
+            heldOut: [{ step: 3, nats: 1.25, count: 10 }, { step: 6, nats: 1.125, count: 10 }],
+          },
+        });
+        await openClean(page, dir, "held.html", renderReport(r));
+        assert.equal(await page.evaluate("document.querySelectorAll('circle.held').length"), 2);
+        assert.equal(
+          await hover(page, "circle.held"),
+          "held-out loss after step 3\n1.2500 nats = 1.8034 bits",
+        );
+        // The loss chart's hover names the held-out score at the step under the mouse.
+        const at3 = await hover(page, "#loss-hover", 2 / 5, 0.02); // above the point
+        assert.match(at3 ?? "", /^step 3\n/);
+        assert.match(at3!, /held-out loss after step 3: 1.2500 nats/);
       });
       await t.step("a 300,000-step run's chart hovers over buckets of steps", async () => {
         const n = 300_000;

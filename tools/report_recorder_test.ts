@@ -4,20 +4,21 @@
 import assert from "node:assert/strict";
 import { DEFAULTS, generate, initModel, parseDocs, Random, Tokenizer } from "../microgpt.ts";
 import { attentionSamples, embeddingsOf, ReportRecorder } from "./report_recorder.ts";
-import { demoReport } from "./report_demo.ts";
-import type { RunReport } from "./report.ts";
+import { recordRun } from "./report_testing.ts";
+import type { RunReport } from "./report_data.ts";
+import { graphEngine } from "./engine.ts";
+import { fastEngine } from "../microgpt_fast.ts";
 
 const NAMES = "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n";
 
 /** A short run's report from one engine, with what differs between engines set aside. */
 function shortRun(fast: boolean): RunReport {
-  const r = demoReport({
+  const r = recordRun(fast ? fastEngine : graphEngine, {
     cfg: { numSteps: 30, numSamples: 5, nLayer: 2 },
     text: NAMES,
     holdout: 3,
-    fast,
   });
-  return { ...r, engine: "", elapsedMs: 0 };
+  return { ...r, engine: "", command: "", elapsedMs: 0 };
 }
 
 Deno.test("both engines gather the same report, number for number", () => {
@@ -70,11 +71,10 @@ Deno.test("the first sample's draws: one per drawn token, the end included", () 
 });
 
 Deno.test("with a prefix, positions are BOS, the prefix, then the drawn characters", () => {
-  const r = demoReport({
+  const r = recordRun(fastEngine, {
     cfg: { numSteps: 5, numSamples: 1 },
     text: NAMES,
     prefix: "em",
-    fast: true,
   });
   const [a, t] = [r.attention[0], r.temperature!];
   assert(a.text.startsWith("em"));

@@ -1,95 +1,49 @@
 /**
- * Reports to look at and test with. `demoReport` is a real run's report, before the command line
- * has `--report`: it trains and samples with microgpt.ts's Part I (or microgpt_fast.ts), records
- * the run with a {@linkcode ReportRecorder}; run as a script, it writes the page. `tinyReport` is
- * a small made-up one for tests. The browser test and the screenshot use them; once `--report`
- * exists, a run writes the same page itself.
+ * Helpers for the report's tests: a run recorded directly through an engine's hooks
+ * ({@linkcode recordRun}, independent of tools/run.ts, so that the page `--report` writes can be
+ * checked against it), the page of a real run with `--report` made in-process
+ * ({@linkcode pageOfRun}), one with what differs between engines and runs masked
+ * ({@linkcode masked}), and a small made-up report ({@linkcode tinyReport}). Nothing here is part
+ * of a run.
  *
- * @example The default run's page (1000 steps, 20 samples), then a shorter one on another text
- * ```sh
- * deno run -P tools/report_demo.ts /tmp/run.html
- * deno run -P tools/report_demo.ts --fast --input names.txt --holdout 2000 --steps 3000 /tmp/names.html
+ * @example The default run's page, as `deno run microgpt_fast.ts --report run.html` writes it
+ * ```ts
+ * import { pageOfRun } from "./report_testing.ts";
+ * import { fastEngine } from "../microgpt_fast.ts";
+ * const { html } = await pageOfRun([], fastEngine);
  * ```
  *
  * @module
  */
 
-import { parseArgs } from "node:util";
-import {
-  Adam,
-  type Config,
-  DEFAULTS,
-  forwardLoss,
-  generate,
-  initModel,
-  parseDocs,
-  Random,
-  type SampleWatch,
-  Tokenizer,
-  train,
-} from "../microgpt.ts";
-import { fastEngine } from "../microgpt_fast.ts";
-import { initWeights, matrixShapes } from "./engine.ts";
+import { type Config, DEFAULTS, parseDocs, Random, Tokenizer } from "../microgpt.ts";
+import { type Engine, initWeights, matrixShapes } from "./engine.ts";
+import { bundledInput } from "./files.ts";
+import { parseCommandLine } from "./flags.ts";
 import { lossSummary } from "./loss.ts";
-import bundledInput from "../input.txt" with { type: "text" };
-import { renderReport, type RunReport } from "./report.ts";
+import type { RunReport } from "./report_data.ts";
+import { commandLine, sourceOf } from "./report_file.ts";
 import { ReportRecorder } from "./report_recorder.ts";
+import { run } from "./run.ts";
+import { Captured, tmp } from "./testing.ts";
 
 /** What to run. */
-export interface DemoOptions {
+export interface RecordOptions {
   /** Settings that differ from microgpt.py's. */
   cfg?: Partial<Config>;
   /** The training text (default: the bundled names). */
   text?: string;
-  /** Its name on the page. */
-  source?: string;
-  /** Documents held out of training, measured at each tenth of the run. */
+  /** Documents held out of training, scored at each tenth of the run. */
   holdout?: number;
-  /** Use microgpt_fast.ts instead of Part I's graph. */
-  fast?: boolean;
-  /** The command shown on the page. */
-  command?: string;
   /** The text every sample starts with. */
   prefix?: string;
+  /** The command line's arguments, for the page's command. */
+  args?: string[];
 }
 
-/** The hooks of one engine, as the demo drives them. */
-interface Runner {
-  train(docs: string[], tok: Tokenizer, onStep: (step: number, loss: number) => void): void;
-  loss(tokens: number[]): number;
-  generate(
-    tok: Tokenizer,
-    rng: Random,
-    prefix: string,
-    onSample: (i: number, doc: string) => void,
-    watch: (i: number) => SampleWatch,
-  ): void;
-  weights(): ArrayLike<number>;
-}
-
-/** Part I's model, or the fast engine's, initialised from `rng` exactly alike. */
-function runner(cfg: Config, vocabSize: number, rng: Random, fast: boolean): Runner {
-  if (fast) {
-    const t = fastEngine.create(cfg, vocabSize, initWeights(cfg, vocabSize, rng));
-    return {
-      train: (docs, tok, onStep) => t.train(docs, tok, onStep, 0),
-      loss: (tokens) => t.loss(tokens),
-      generate: (tok, r, prefix, onSample, watch) => t.generate(tok, r, prefix, onSample, watch),
-      weights: () => t.weights(),
-    };
-  }
-  const model = initModel(cfg, vocabSize, rng);
-  const adam = new Adam(model.params.length, cfg);
-  return {
-    train: (docs, tok, onStep) => train(model, adam, docs, tok, onStep),
-    loss: (tokens) => forwardLoss(model, tokens).data,
-    generate: (tok, r, prefix, onSample, watch) => generate(model, tok, r, prefix, onSample, watch),
-    weights: () => model.params.map((p) => p.data),
-  };
-}
-
-/** Runs microgpt.py's script with the recorder listening, and returns the report. */
-export function demoReport(opts: DemoOptions = {}): RunReport {
+/** Runs microgpt.py's script on `engine` with a recorder listening, as a run with --report does
+ * but without tools/run.ts, and returns the finished run's report. */
+export function recordRun(engine: Engine, opts: RecordOptions = {}): RunReport {
   const cfg: Config = { ...DEFAULTS, ...opts.cfg };
   const started = performance.now();
   const rng = new Random(cfg.seed);
@@ -99,37 +53,28 @@ export function demoReport(opts: DemoOptions = {}): RunReport {
   const holdout = opts.holdout ?? 0;
   const trainDocs = docs.slice(0, docs.length - holdout);
   const heldOut = docs.slice(docs.length - holdout);
-  const run = runner(cfg, tok.vocabSize, rng, opts.fast ?? false);
+  const trainer = engine.create(cfg, tok.vocabSize, initWeights(cfg, tok.vocabSize, rng));
   const rec = new ReportRecorder({
-    engine: opts.fast ? "microgpt_fast.ts" : "microgpt.ts",
-    command: opts.command ?? "deno run -P tools/report_demo.ts",
+    engine: engine.name,
+    command: commandLine(engine, opts.args ?? []),
     settings: cfg,
     prefix: opts.prefix ?? "",
     matrices: matrixShapes(cfg, tok.vocabSize),
-    data: {
-      source: opts.source ?? "input.txt (bundled)",
-      numDocs: docs.length,
-      heldOut: holdout,
-      chars: tok.chars,
-    },
+    data: { source: sourceOf(undefined), numDocs: docs.length, heldOut: holdout, chars: tok.chars },
     tokens: { doc: trainDocs[0], ids: tok.encode(trainDocs[0], cfg.blockSize) },
     firstStep: 0,
   });
-  run.train(trainDocs, tok, (step, loss) => {
+  const scoredAt = new Set<number>();
+  for (let k = 1; k <= 10; k++) scoredAt.add(Math.ceil((k * cfg.numSteps) / 10));
+  trainer.train(trainDocs, tok, (step, loss) => {
     rec.step(loss);
-    const done = step + 1;
-    if (
-      holdout > 0 && done % Math.ceil(cfg.numSteps / 10) === 0 ||
-      holdout > 0 && done === cfg.numSteps
-    ) {
+    if (holdout > 0 && scoredAt.has(step + 1)) {
       let sum = 0;
-      for (const doc of heldOut) sum += run.loss(tok.encode(doc, cfg.blockSize));
-      if (rec.heldOut.at(-1)?.step !== done) {
-        rec.heldOutLoss(done, sum / heldOut.length, heldOut.length);
-      }
+      for (const doc of heldOut) sum += trainer.loss(tok.encode(doc, cfg.blockSize));
+      rec.heldOutScore({ step: step + 1, nats: sum / heldOut.length, count: heldOut.length });
     }
-  });
-  run.generate(
+  }, 0);
+  trainer.generate(
     tok,
     rng,
     opts.prefix ?? "",
@@ -137,7 +82,38 @@ export function demoReport(opts: DemoOptions = {}): RunReport {
     (i) => rec.watchFor(i),
   );
   const summary = lossSummary(rec.losses, tok.vocabSize);
-  return rec.report("finished", performance.now() - started, run.weights(), summary);
+  return rec.report("finished", performance.now() - started, trainer.weights(), summary);
+}
+
+/** What a run with --report left: its page, what it printed, its exit code. */
+export interface RunPage {
+  /** The page, as written at the end (or at the stop). */
+  html: string;
+  /** What the run printed on stdout. */
+  stdout: string;
+  /** What it printed on stderr. */
+  stderr: string;
+  /** Its exit code. */
+  code: number;
+}
+
+/** Runs `engine` in-process with `args` and `--report` to a file in the tests' folder (the same
+ * path every time, so that two runs' pages name the same command), and returns the page it
+ * wrote. In-process, the page's command names the script by its file name. */
+export async function pageOfRun(args: string[], engine: Engine): Promise<RunPage> {
+  const path = `${tmp}/report.html`;
+  const io = new Captured();
+  const code = await run(parseCommandLine([...args, "--report", path]), engine, io);
+  const html = await Deno.readTextFile(path);
+  await Deno.remove(path);
+  return { html, stdout: io.stdout, stderr: io.stderr, code };
+}
+
+/** A page with what may differ between two runs of the same settings set aside: the times, and
+ * the engine's name (`microgpt_fast.ts` reads as `microgpt.ts`). */
+export function masked(html: string): string {
+  return html.replace(/<span id="time">[^<]*<\/span>/g, `<span id="time"></span>`)
+    .replaceAll("microgpt_fast.ts", "microgpt.ts");
 }
 
 /** A small, made-up but consistent report: vocabulary a b c, 2 layers × 2 heads, block 4. */
@@ -195,38 +171,4 @@ export function tinyReport(over: Partial<RunReport> = {}): RunReport {
     lossSummary: "loss: mean 1.2500 over the first 6 steps, 1.2500 over the last 6",
     ...over,
   };
-}
-
-if (import.meta.main) {
-  const { values, positionals } = parseArgs({
-    args: Deno.args,
-    options: {
-      fast: { type: "boolean" },
-      steps: { type: "string" },
-      samples: { type: "string" },
-      input: { type: "string" },
-      holdout: { type: "string" },
-    },
-    allowPositionals: true,
-  });
-  if (positionals.length !== 1) {
-    console.error(
-      "usage: deno run -P tools/report_demo.ts [--fast] [--steps N] [--samples N] [--input PATH] [--holdout N] OUT.html",
-    );
-    Deno.exit(2);
-  }
-  const cfg: Partial<Config> = {};
-  if (values.steps !== undefined) cfg.numSteps = Number(values.steps);
-  if (values.samples !== undefined) cfg.numSamples = Number(values.samples);
-  const report = demoReport({
-    cfg,
-    fast: values.fast,
-    text: values.input === undefined ? undefined : Deno.readTextFileSync(values.input),
-    source: values.input,
-    holdout: values.holdout === undefined ? 0 : Number(values.holdout),
-    command: ["deno", "run", "-P", "tools/report_demo.ts", ...Deno.args].join(" "),
-  });
-  const html = renderReport(report);
-  Deno.writeTextFileSync(positionals[0], html);
-  console.log(`wrote ${positionals[0]}: ${new TextEncoder().encode(html).length} bytes`);
 }

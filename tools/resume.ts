@@ -98,7 +98,7 @@ export function loadFor(saved: SavedModel, opts: Options, docs: string[]): Confi
 
 /** A shell word: as it is when plain, in single quotes when a shell would read it differently,
  * in $'…' with escapes when it holds a character that cannot be shown as it is (a newline). */
-function shellWord(word: string): string {
+export function shellWord(word: string): string {
   if (/^[A-Za-z0-9_./=:,+-]+$/.test(word)) return word;
   if (escapeControls(word) === word) return `'${word.replaceAll("'", `'\\''`)}'`;
   return `$'${escapeControls(word.replaceAll("\\", "\\\\").replaceAll("'", "\\'"))}'`;
@@ -106,7 +106,7 @@ function shellWord(word: string): string {
 
 /** The script as the command line should name it: its file name when it is in the current
  * directory, else its full path. */
-function scriptPath(engine: Engine): string {
+export function scriptPath(engine: Engine): string {
   try {
     const main = new URL(Deno.mainModule);
     const path = decodeURIComponent(main.pathname);
@@ -132,6 +132,7 @@ export function resumeCommand(engine: Engine, opts: Options, save: string): stri
   if (opts.log !== undefined) flag("log", opts.log);
   if (opts.trace !== undefined) flag("trace", opts.trace);
   if (opts.traceDetail.length > 0) flag("trace-detail", opts.traceDetail.join(","));
+  if (opts.report !== undefined) flag("report", opts.report);
   if (opts.given.has("temperature")) flag("temperature", String(opts.cfg.temperature));
   if (opts.given.has("samples")) flag("samples", String(opts.cfg.numSamples));
   if (opts.given.has("prefix")) flag("prefix", opts.prefix);

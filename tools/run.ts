@@ -25,7 +25,14 @@
  * @module
  */
 
-import { type Config, type Draw, padInt, Random, Tokenizer } from "../microgpt.ts";
+import {
+  type Config,
+  type Draw,
+  padInt,
+  Random,
+  type SampleWatch,
+  Tokenizer,
+} from "../microgpt.ts";
 import { attentionReport } from "./attention.ts";
 import {
   type Checkpoint,
@@ -44,6 +51,7 @@ import { checkSize } from "./limits.ts";
 import { checkLogPath, HeldOut, LossLog, lossSummary } from "./loss.ts";
 import { CliError, shown, usageError } from "./messages.ts";
 import { Output, StepPrinter } from "./output.ts";
+import { checkReportPath, heldOutPoint, ReportFile } from "./report_file.ts";
 import { loadFor, resumeCommand, resumeFor } from "./resume.ts";
 import { checkSavePath, type Guarded, saveText, trainingText } from "./safe_save.ts";
 import type { SignalWatch } from "./signals.ts";
@@ -60,7 +68,7 @@ export async function run(
   const plan = await prepare(opts, engine);
   let state: RunState | undefined;
   try {
-    state = begin(plan, io);
+    state = begin(plan, io, watch);
     if (opts.gradcheck) return checkGradient(plan, state, io);
     const trained = trainAll(plan, state, io, watch);
     const stopped = finish(plan, state, trained, io, watch);
@@ -97,6 +105,8 @@ export interface Plan {
   loaded?: SavedModel;
   /** Where the checkpoint is written (a link's target), if --save was given. */
   saveTo?: string;
+  /** Where the --report page is written (a link's target), if --report was given. */
+  reportTo?: string;
   /** The training text's fingerprint, for checkpoints ("" without --save). */
   textSha256: string;
 }
@@ -120,7 +130,7 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
       `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
     );
   }
-  const saveTo = checkOutputFiles(opts);
+  const { saveTo, reportTo } = checkOutputFiles(opts);
   checkSize(engine, cfg, tok.vocabSize, allDocs);
   checkPrefix(prefix, tok, cfg.blockSize);
   const late = opts.traceDetail.find((k) => k > cfg.numSteps);
@@ -128,12 +138,25 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     throw usageError(`--trace-detail ${late} is past the run's last step, ${cfg.numSteps}`);
   }
   const textSha256 = saveTo !== undefined ? await fingerprint(allDocs) : "";
-  return { opts, engine, cfg, allDocs, tok, holdout, prefix, resumed, loaded, saveTo, textSha256 };
+  return {
+    opts,
+    engine,
+    cfg,
+    allDocs,
+    tok,
+    holdout,
+    prefix,
+    resumed,
+    loaded,
+    saveTo,
+    reportTo,
+    textSha256,
+  };
 }
 
-/** Checks the files a run writes (--save, --log, --trace) against what they must never replace:
- * the training text, and each other. Returns where the save writes. */
-function checkOutputFiles(opts: Options): string | undefined {
+/** Checks the files a run writes (--save, --log, --trace, --report) against what they must never
+ * replace: the training text, and each other. Returns where the save and the report write. */
+function checkOutputFiles(opts: Options): { saveTo?: string; reportTo?: string } {
   const text = trainingText(opts.input);
   const logFile: Guarded[] = opts.log === undefined
     ? []
@@ -141,18 +164,24 @@ function checkOutputFiles(opts: Options): string | undefined {
   const traceFile: Guarded[] = opts.trace === undefined
     ? []
     : [{ what: "the --trace file", path: opts.trace }];
+  const reportFile: Guarded[] = opts.report === undefined
+    ? []
+    : [{ what: "the --report file", path: opts.report }];
   const saveTo = opts.save === undefined
     ? undefined
-    : checkSavePath(opts.save, "--save", [text, ...logFile, ...traceFile]);
+    : checkSavePath(opts.save, "--save", [text, ...logFile, ...traceFile, ...reportFile]);
   const files: Guarded[] = [text];
   if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
   if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
   if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
-  if (opts.log !== undefined) checkLogPath(opts.log, [...files, ...traceFile]);
+  if (opts.log !== undefined) checkLogPath(opts.log, [...files, ...traceFile, ...reportFile]);
   if (opts.trace !== undefined) {
-    checkTracePath(opts.trace, [...files, ...logFile], opts.resume !== undefined);
+    checkTracePath(opts.trace, [...files, ...logFile, ...reportFile], opts.resume !== undefined);
   }
-  return saveTo;
+  const reportTo = opts.report === undefined
+    ? undefined
+    : checkReportPath(opts.report, [...files, ...logFile, ...traceFile]);
+  return { saveTo, reportTo };
 }
 
 /** A run under way: its generator, its documents in training order, the model. */
@@ -167,13 +196,15 @@ interface RunState {
   from: number;
   /** The trace, if --trace was given. */
   trace?: RunTrace;
+  /** The --report page, if asked for. */
+  report?: ReportFile;
 }
 
 /** microgpt.py's start: seed, shuffle, the initial weights, and the three header lines. The
  * initial weights are drawn even when a file brings its own, so the generator stands where it
  * would after a fresh init: samples then depend on the weights alone, and a resumed run draws
  * what the first run would have. */
-function begin(plan: Plan, io: Output): RunState {
+function begin(plan: Plan, io: Output, watch?: SignalWatch): RunState {
   const { cfg, tok, resumed, loaded } = plan;
   const cp = resumed?.checkpoint;
   const rng = new Random(cfg.seed);
@@ -204,7 +235,16 @@ function begin(plan: Plan, io: Output): RunState {
     trainer.m.set(cp.m);
     trainer.v.set(cp.v);
   }
-  return { rng, docs, weights, trainer, from, trace };
+  const report = plan.reportTo === undefined ? undefined : new ReportFile({
+    ...plan,
+    target: plan.reportTo,
+    path: plan.opts.report!,
+    docs,
+    from,
+    trainer,
+    onTemp: (tmp) => watch?.saving(tmp),
+  });
+  return { rng, docs, weights, trainer, from, trace, report };
 }
 
 /** --trace's file, opened: the header and the weights the engine holds, or on a resume the trace
@@ -309,6 +349,10 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
         io.err(scored.line);
       }
       log?.row(step, loss, cfg.learningRate * (1 - step / cfg.numSteps), heldOutLoss);
+      const point = heldOutLoss === undefined
+        ? undefined
+        : heldOutPoint(step, { loss: heldOutLoss }, heldOut.docs.length);
+      state.report?.step(step, loss, point);
       const every = opts.saveEvery;
       if (every !== undefined && trained.done % every === 0 && trained.done < cfg.numSteps) {
         save(plan, state, trained.done, watch);
@@ -366,6 +410,7 @@ function finish(
   }
   if (watch !== undefined && watch.signal !== 0) trained.stopped = true; // during the save
   if (!trained.stopped) return undefined;
+  const reportError = state.report?.stopped();
   if (io.terminal) io.out("\n");
   const at = `stopped by ${watch!.name} after step ${trained.done} of ${cfg.numSteps}`;
   if (trained.saveError !== undefined) {
@@ -379,6 +424,7 @@ function finish(
         `(and --save-every N), then continue with --resume PATH`,
     );
   }
+  if (reportError !== undefined) io.err(reportError);
   return watch!.exitCode;
 }
 
@@ -398,6 +444,7 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
   };
   trainer.generate(tok, state.rng, prefix, (i, name) => {
     state.trace?.sample(i, name);
+    state.report?.sampled(i, name);
     io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
     if (i === 0 && opts.attention) {
       io.out(attentionReport(["<s>", ...name], attention)); // the name holds the prefix
@@ -408,7 +455,7 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
     }
   }, (i) => {
     if (opts.explain && i === 0) io.out(explainHeader(cfg.temperature));
-    return {
+    const eyes: SampleWatch = {
       onDraw: onDraw(i),
       onAttention: opts.attention && i === 0
         ? (pos, li, h, w) => {
@@ -416,7 +463,10 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
         }
         : undefined,
     };
+    return state.report?.watchFor(i, eyes) ?? eyes;
   });
+  const reportError = sampledAll ? undefined : state.report?.stopped();
+  if (reportError !== undefined) io.err(reportError);
   return sampledAll;
 }
 
@@ -439,10 +489,13 @@ function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): nu
   if (opts.embeddings) io.out(embeddingReport(tok, state.trainer.weights(), cfg.nEmbd));
   // On stderr, so that stdout stays exactly microgpt.py's.
   if (trained.losses.length > 0) io.err(lossSummary(trained.losses, tok.vocabSize));
+  const written = state.report?.finish();
+  if (written !== undefined) io.err(written);
   const problems: string[] = [];
   if (io.failure !== undefined) problems.push(`could not write to stdout (${io.failure})`);
   if (trained.logFailure !== undefined) problems.push(trained.logFailure);
   if (state.trace?.failure !== undefined) problems.push(state.trace.failure);
+  if (state.report?.failure !== undefined) problems.push(state.report.failure);
   const saveError = trained.saveError;
   if (problems.length > 0 && saveError === undefined) {
     const saved = plan.saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";

@@ -1,12 +1,12 @@
 /**
  * A picture of a report page: opens an HTML file in headless Chromium and writes a PNG of the
  * whole page, `--width` CSS pixels wide (1100 by default). The README's `docs/report.png` is
- * made this way from the default run's page.
+ * made this way from the default run's page (`deno task report-png`).
  *
  * @example The default run's page and its picture
  * ```sh
- * deno run -P tools/report_demo.ts --fast /tmp/run.html
- * deno run -P tools/screenshot.ts /tmp/run.html docs/report.png
+ * deno run --allow-read --allow-write microgpt.ts --report run.html
+ * deno run -P tools/screenshot.ts run.html docs/report.png
  * ```
  *
  * @module
