@@ -17,10 +17,10 @@
  *
  * Size: the page of microgpt.py's default run (1000 steps, vocabulary 28, 20 samples, attention
  * of the first 3 samples), as `deno run --allow-read --allow-write microgpt.ts --report run.html`
- * writes it, weighs 109,013 bytes (measured 2026-11-30): most of it the loss chart's 1000 points
+ * writes it, weighs 109,082 bytes (measured 2026-11-30): most of it the loss chart's 1000 points
  * and their hover data, the 12 heat maps and the 5 bar charts. It grows with the shape, not with
  * the run: the loss is kept in at most 1000 buckets (min, mean and max of each), so a run of
- * 300,000 steps weighs little more than one of 3000 (155,768 bytes for 3000 steps on makemore's
+ * 300,000 steps weighs little more than one of 3000 (155,954 bytes for 3000 steps on makemore's
  * names with --holdout 2000).
  *
  * @example Write the page of a run (the data here is tiny and made up)
@@ -257,8 +257,8 @@ function lossHtml(r: RunReport, b: LossBuckets, svg: string): string {
 <p>At each step the model reads one document and scores −ln of the probability it gave to each
 true next token, averaged over the positions. A uniform guess over the ${V} tokens scores
 ln ${V} = ${Math.log(V).toFixed(2)} nats; 1 nat is 1/ln 2 = 1.44 bits. The chart shows ${esc(each)},
-its moving average over ${b.window} steps, and the learning rate, which falls linearly to 0 (right
-axis).${heldWords}${resumed} Hover to read the values.</p>
+its moving average over ${b.window} steps, and the learning rate, which falls linearly towards 0
+(right axis; at the last step it is the peak divided by the number of steps).${heldWords}${resumed} Hover to read the values.</p>
 <div class="legend"><span><span class="sw" style="background:#6f95cf"></span>loss</span>
 <span><span class="sw" style="background:#12355b"></span>moving average</span>${held}
 <span><span class="sw dash" style="color:#8a93a3"></span>ln V baseline</span>

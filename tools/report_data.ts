@@ -26,7 +26,7 @@ export interface ReportSettings {
   nHead: number;
   /** The deviation of the initial weights (microgpt.py's `std=0.08`). */
   initStd: number;
-  /** learning_rate (the peak; it decays linearly to 0). */
+  /** learning_rate (the peak; it decays linearly towards 0). */
   learningRate: number;
   /** beta1. */
   beta1: number;
