@@ -13,7 +13,7 @@
 import { type Config, type RandomState, Tokenizer } from "../microgpt.ts";
 import { matrixShapes, numParams } from "./engine.ts";
 import { readText } from "./files.ts";
-import { MAX_MODEL_BYTES, MAX_PARAMS, MAX_SEED_DIGITS } from "./limits.ts";
+import { JsonShape, MAX_MODEL_BYTES, MAX_PARAMS, MAX_SEED_DIGITS } from "./limits.ts";
 import { CliError, describe, escapeControls, isControl, isRecord, shown } from "./messages.ts";
 
 const MODEL_FORMAT = "microgpt.ts model";
@@ -394,11 +394,15 @@ export async function fingerprint(docs: string[]): Promise<string> {
   return Array.from(digest, (b) => b.toString(16).padStart(2, "0")).join("");
 }
 
-/** Reads a --load or --resume file. */
+/** Reads a --load or --resume file. Its structure is judged as it is read, before any of it is
+ * parsed: a file that holds more lists, values or nesting than a model within the limits can
+ * have is refused without building it. */
 export function readModel(path: string, flag: string, cfg: Config): SavedModel {
   const action = flag === "--resume" ? "resume" : "load";
+  const shape = new JsonShape();
   try {
-    return modelFromJSON(readText(path, flag, MAX_MODEL_BYTES), cfg);
+    const text = readText(path, flag, MAX_MODEL_BYTES, (bytes) => shape.scan(bytes));
+    return modelFromJSON(text, cfg);
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(

@@ -5,6 +5,7 @@
  * @module
  */
 
+import { fstatSync } from "node:fs";
 import { parseDocs } from "../microgpt.ts";
 import { MAX_DOCS, MAX_INPUT_BYTES } from "./limits.ts";
 import { CliError, escapeControls, isControl, shown, usageError } from "./messages.ts";
@@ -17,9 +18,12 @@ export const bundledInput: string = bundled;
  * these are read as "-" is: from the process's own standard input, which needs no permission. */
 export const STDIN_PATHS = new Set(["-", "/dev/stdin", "/dev/fd/0", "/proc/self/fd/0"]);
 
+/** Sees each piece of a file as it is read, and may refuse the file by throwing. */
+export type Inspector = (bytes: Uint8Array) => void;
+
 /** A file's bytes (or standard input's, for "-"), refused if larger than `limit`. */
-function readBytes(path: string, flag: string, limit: number): Uint8Array {
-  if (STDIN_PATHS.has(path)) return readAll(Deno.stdin, `standard input (${flag})`, limit);
+function readBytes(path: string, flag: string, limit: number, inspect?: Inspector): Uint8Array {
+  if (STDIN_PATHS.has(path)) return readStdin(flag, limit, inspect);
   checkPathArgument(path, flag);
   if (Deno.permissions.querySync({ name: "read", path }).state !== "granted") {
     throw new CliError(
@@ -31,7 +35,7 @@ function readBytes(path: string, flag: string, limit: number): Uint8Array {
   try {
     info = Deno.statSync(path);
   } catch (err) {
-    throw fileError("read", path, err);
+    throw fileError("read", path, err, flag);
   }
   if (info.isDirectory) throw new CliError(`cannot read ${shown(path)}: it is a directory`, 1);
   if (info.isFile && info.size > limit) {
@@ -42,44 +46,91 @@ function readBytes(path: string, flag: string, limit: number): Uint8Array {
       1,
     );
   }
+  if ((info.isCharDevice || info.isBlockDevice) && flag !== "--input") {
+    throw new CliError(
+      `cannot read ${shown(path)}: it is a device, not a saved file; ` +
+        `give the file, or pipe it in with ${flag} -`,
+      1,
+    );
+  }
   let file: Deno.FsFile;
   try {
     file = Deno.openSync(path, { read: true });
   } catch (err) {
-    throw fileError("read", path, err);
+    throw fileError("read", path, err, flag);
   }
   try {
-    return readAll(file, `${shown(path)} (${flag})`, limit);
-  } catch (err) {
-    if (err instanceof CliError) throw err;
-    throw fileError("read", path, err);
+    const size = info.isFile ? info.size : undefined;
+    return readAll(file, `${shown(path)} (${flag})`, limit, inspect, size, (err) => {
+      throw fileError("read", path, err, flag);
+    });
   } finally {
     file.close();
   }
 }
 
-/** Everything a reader gives, up to `limit` bytes; more is refused as too large. */
-function readAll(reader: { readSync(p: Uint8Array): number | null }, what: string, limit: number) {
-  let buf = new Uint8Array(Math.min(limit + 1, 1 << 20));
-  let size = 0;
+/** Standard input's bytes: refused, in words, when it is a directory or fails to read. */
+function readStdin(flag: string, limit: number, inspect?: Inspector): Uint8Array {
+  const what = `standard input (${flag})`;
+  let size: number | undefined;
+  try {
+    const info = fstatSync(0);
+    if (info.isDirectory()) {
+      throw new CliError(`cannot read ${what}: it is a directory; redirect a file into it`, 1);
+    }
+    if (info.isFile()) size = info.size;
+  } catch (err) {
+    if (err instanceof CliError) throw err;
+    // no standard input to look at: reading it will say what is wrong
+  }
+  return readAll(Deno.stdin, what, limit, inspect, size, (err) => {
+    const message = (err as Error)?.message ?? String(err);
+    throw new CliError(
+      `cannot read ${what}: ${escapeControls(message.replace(/ \(os error \d+\).*$/s, ""))}`,
+      1,
+    );
+  });
+}
+
+/** Everything a reader gives, up to `limit` bytes; more is refused as too large. A file's `size`,
+ * when known, sizes the buffer at once; `inspect` sees each piece as it arrives; `failed` turns a
+ * failed read into a refusal. */
+function readAll(
+  reader: { readSync(p: Uint8Array): number | null },
+  what: string,
+  limit: number,
+  inspect: Inspector | undefined,
+  size: number | undefined,
+  failed: (err: unknown) => never,
+): Uint8Array {
+  let buf = new Uint8Array(Math.min(limit + 1, size !== undefined ? size + 1 : 1 << 20));
+  let used = 0;
   while (true) {
-    if (size === buf.length) {
-      if (size > limit) break;
+    if (used === buf.length) {
+      if (used > limit) break;
       const bigger = new Uint8Array(Math.min(limit + 1, buf.length * 2));
       bigger.set(buf);
       buf = bigger;
     }
-    const n = reader.readSync(buf.subarray(size));
+    let n: number | null;
+    try {
+      // At most a megabyte at a time, so that a file can be refused before it is all read.
+      n = reader.readSync(buf.subarray(used, Math.min(buf.length, used + (1 << 20))));
+    } catch (err) {
+      failed(err);
+    }
     if (n === null) break;
-    size += n;
+    inspect?.(buf.subarray(used, used + n));
+    used += n;
   }
-  if (size > limit) throw new CliError(`${what} is too large: the limit is ${megabytes(limit)}`, 1);
-  return buf.subarray(0, size);
+  if (used > limit) throw new CliError(`${what} is too large: the limit is ${megabytes(limit)}`, 1);
+  return buf.subarray(0, used);
 }
 
-/** A file's text, decoded as strict UTF-8 (as Python's open() reads it). */
-export function readText(path: string, flag: string, limit: number): string {
-  const bytes = readBytes(path, flag, limit);
+/** A file's text, decoded as strict UTF-8 (as Python's open() reads it). `inspect` sees its bytes
+ * as they are read, and may refuse the file by throwing. */
+export function readText(path: string, flag: string, limit: number, inspect?: Inspector): string {
+  const bytes = readBytes(path, flag, limit, inspect);
   try {
     return new TextDecoder("utf-8", { fatal: true, ignoreBOM: true }).decode(bytes);
   } catch {
@@ -90,8 +141,9 @@ export function readText(path: string, flag: string, limit: number): string {
 
 const megabytes = (bytes: number) => `${Math.round(bytes / 1e5) / 10} MB`;
 
-/** One line for a failed file operation; never advice to grant everything. */
-export function fileError(action: string, path: string, err: unknown): CliError {
+/** One line for a failed file operation; never advice to grant everything. `flag` is the flag
+ * that named the file, for the advice. */
+export function fileError(action: string, path: string, err: unknown, flag = "--input"): CliError {
   const where = `cannot ${action} ${shown(path)}`;
   if (err instanceof Deno.errors.NotFound) {
     return new CliError(`${where}: no such file or directory`, 1);
@@ -110,7 +162,7 @@ export function fileError(action: string, path: string, err: unknown): CliError 
         ? `${where}: Deno denies it: add --allow-read${action === "read" ? "" : " --allow-write"}`
         : action === "read"
         ? `${where}: Deno opens this device only for scripts granted everything; ` +
-          `pipe the data in with --input - instead`
+          `pipe the data in with ${flag} - instead`
         : `${where}: Deno treats it as a special device; choose a regular file`,
       1,
     );

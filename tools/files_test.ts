@@ -2,7 +2,18 @@
 // `deno test -P` and are ignored (listed as such) otherwise.
 
 import assert from "node:assert/strict";
-import { canMakeUnreadable, CLI, cli, file, refused, runScript, SCRIPT, tmp } from "./testing.ts";
+import {
+  canMakeUnreadable,
+  CLI,
+  cli,
+  ENGINES,
+  file,
+  refused,
+  refusedBy,
+  runScript,
+  SCRIPT,
+  tmp,
+} from "./testing.ts";
 
 Deno.test({
   name:
@@ -95,3 +106,59 @@ Deno.test({
     await refused(["--input", "/dev/fd/3"], 1, /pipe the data in with --input -/, ["--allow-read"]);
   },
 });
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name: `cli: a device or a directory where a file belongs gets advice that works (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      const ro = ["--allow-read"];
+      for (const flag of ["--resume", "--load"]) {
+        await refusedBy(
+          script,
+          [flag, "/dev/fd/3"],
+          1,
+          new RegExp(
+            `^error: cannot read /dev/fd/3: Deno opens this device only for scripts granted ` +
+              `everything; pipe the data in with ${flag} - instead$`,
+          ),
+          ro,
+        );
+        await refusedBy(
+          script,
+          [flag, "/dev/zero"],
+          1,
+          new RegExp(
+            `^error: cannot read /dev/zero: it is a device, not a saved file; give the file, ` +
+              `or pipe it in with ${flag} -$`,
+          ),
+          ro,
+        );
+      }
+      // The advice works: a checkpoint piped in resumes.
+      const ckpt = `${tmp}/piped-${name}.json`;
+      const made = await runScript(script, ["--steps", "5", "--samples", "1", "--save", ckpt], [
+        "--allow-read",
+        "--allow-write",
+      ]);
+      assert.equal(made.code, 0, made.stderr);
+      const piped = await runScript(script, ["--resume", "-"], [], Deno.readTextFileSync(ckpt));
+      assert.equal(piped.code, 0, piped.stderr);
+      assert.equal(piped.stdout, (await runScript(script, ["--resume", ckpt], ro)).stdout);
+      // A directory on standard input: one line that says so, for each flag that reads it.
+      for (const flag of ["--input", "--resume", "--load"]) {
+        const out = await new Deno.Command("sh", {
+          args: ["-c", `exec "$0" run "$1" "$2" - < "$3"`, Deno.execPath(), script, flag, tmp],
+          stdout: "piped",
+          stderr: "piped",
+        }).output();
+        assert.equal(out.code, 1);
+        assert.equal(new TextDecoder().decode(out.stdout), "");
+        assert.equal(
+          new TextDecoder().decode(out.stderr),
+          `error: cannot read standard input (${flag}): it is a directory; redirect a file into it\n`,
+        );
+      }
+    },
+  });
+}

@@ -42,6 +42,7 @@ Saving and long runs (both need --allow-read --allow-write):
                       --input again if the run had one. Sampling flags may be given anew.
   --load PATH         start from a saved model's weights (fresh Adam moments, step 1); shape
                       and vocabulary come from the file; --steps 0 only samples.
+                      For --resume and --load, "-" reads the file from standard input.
   Ctrl-C (or SIGTERM, SIGHUP) stops after the current step, saves with --save, and prints the
   command that resumes; a second Ctrl-C quits at once.
 

@@ -1,7 +1,17 @@
 // Tests for limits.ts. The ones that spawn the scripts need run/read/write: they run under
 // `deno test -P` and are ignored (listed as such) otherwise.
 
-import { CLI, file, refused, tmp } from "./testing.ts";
+import assert from "node:assert/strict";
+import { modelToJSON } from "./checkpoint.ts";
+import { JsonShape, MAX_MODEL_COMMAS, MAX_MODEL_CONTAINERS, MAX_MODEL_DEPTH } from "./limits.ts";
+import { CLI, ENGINES, file, refused, refusedBy, smallTrained, tmp } from "./testing.ts";
+
+/** Feeds `text` to a fresh JsonShape in pieces of `size` bytes. */
+function scan(text: string | Uint8Array, size = 1 << 20): void {
+  const bytes = typeof text === "string" ? new TextEncoder().encode(text) : text;
+  const shape = new JsonShape();
+  for (let i = 0; i < bytes.length; i += size) shape.scan(bytes.subarray(i, i + size));
+}
 
 Deno.test({
   name: "cli: a shape too large for a scalar graph is refused instead of running out of memory",
@@ -54,3 +64,57 @@ Deno.test({
     );
   },
 });
+
+Deno.test("a model's JSON is judged by its structure as it is read, before it is parsed", () => {
+  // A real model passes, read in any pieces, even one byte at a time.
+  const { model, tok } = smallTrained(1);
+  const json = modelToJSON(model.config, tok, Float64Array.from(model.params, (p) => p.data));
+  for (const size of [1, 7, 4096]) scan(json, size);
+  // What is inside a string is not structure: brackets, commas, escaped quotes.
+  scan(`{"a": "[[[[[,,,,\\"]]]]]\\\\", "b": [[1, 2]]}`, 3);
+  // Too deep, too many lists, too many values: refused on the way, by count.
+  const deep = "{" + '"a":'.repeat(0) + "[".repeat(MAX_MODEL_DEPTH) + "]".repeat(MAX_MODEL_DEPTH) +
+    "}";
+  assert.throws(() => scan(deep), /nests lists and objects more than 4 deep/);
+  scan("{" + '"a":' + "[".repeat(MAX_MODEL_DEPTH - 1) + "]".repeat(MAX_MODEL_DEPTH - 1) + "}");
+  const lists = new TextEncoder().encode('{"a":[' + "[],".repeat(MAX_MODEL_CONTAINERS) + "[]]}");
+  assert.throws(() => scan(lists), /more than 7500100 lists and objects/);
+  const values = new TextEncoder().encode('{"a":[' + "1,".repeat(MAX_MODEL_COMMAS + 1) + "1]}");
+  assert.throws(() => scan(values), /more than 15100000 values/);
+  // Not an object, not JSON at all: refused at the first byte that says so.
+  assert.throws(
+    () => scan("[[], []]"),
+    /not a saved microgpt.ts model \(it does not begin with "\{"\)/,
+  );
+  assert.throws(() => scan("\0\0\0"), /not valid JSON \(\\x00 at byte 1, outside any string\)/);
+  assert.throws(() => scan('{"a": 1, b}'), /not valid JSON \("b" at byte 10/);
+  assert.throws(() => scan("\ufeff{}"), /byte order mark/);
+});
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name: `cli: a 299 MB file of empty lists is refused by its structure, unparsed (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      // 24 MB of empty lists, then zeros to 299 MB (sparse): refused before the zeros are read.
+      const path = `${tmp}/lists-${name}.json`;
+      Deno.writeTextFileSync(path, '{"format":"microgpt.ts model","x":[' + "[],".repeat(8_000_000));
+      Deno.truncateSync(path, 299_000_000);
+      for (const flag of ["--resume", "--load"]) {
+        await refusedBy(
+          script,
+          [flag, path],
+          1,
+          new RegExp(
+            `^error: cannot ${flag.slice(2)} .*lists-.*: it holds more than 7500100 lists and ` +
+              `objects, more than a model of at most 5000000 parameters has \\(judged before ` +
+              `parsing it\\)$`,
+          ),
+          ["--allow-read"],
+        );
+      }
+      const top = file(`top-${name}.json`, "[" + "[],".repeat(1000) + "[]]");
+      await refusedBy(script, ["--load", top], 1, /it does not begin with "\{"/, ["--allow-read"]);
+    },
+  });
+}

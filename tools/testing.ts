@@ -215,3 +215,27 @@ export async function interrupted(
 let defaultRun: Promise<Result> | undefined;
 /** The default run, made once and shared by the tests that compare with it. */
 export const fullDefault = (): Promise<Result> => (defaultRun ??= cli([], []));
+
+/** The two scripts, by name, for tests that hold both engines to the same behaviour. */
+export const ENGINES: [string, string][] = [["microgpt.ts", SCRIPT], ["microgpt_fast.ts", FAST]];
+
+/** A refusal before anything is printed, by either script: the exit code, one "error:" line
+ * matching `why`, no stack trace, and nothing on stdout. Returns what the run printed. */
+export async function refusedBy(
+  script: string,
+  args: string[],
+  code: number,
+  why: RegExp,
+  perms: string[] = ["--allow-read", "--allow-write"],
+  input?: string,
+): Promise<Result> {
+  const r = await runScript(script, args, perms, input);
+  const what = `${script.slice(script.lastIndexOf("/") + 1)} ${args.join(" ")}`;
+  assert.equal(r.code, code, `${what}: exit ${r.code}, stderr ${r.stderr}`);
+  const lines = r.stderr.trimEnd().split("\n");
+  assert.equal(lines.length, 1, `${what}: ${r.stderr}`);
+  assert.match(lines[0], /^error: /);
+  assert.match(lines[0], why);
+  assert.equal(r.stdout, "", `${what}: printed before it was refused`);
+  return r;
+}
