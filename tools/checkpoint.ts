@@ -7,9 +7,18 @@
  * their little-endian bytes: exact, and half the size of decimal), the random generator's whole
  * state and a fingerprint of the training text. Version 1 files are still read, for their weights.
  *
+ * A checkpoint proves itself: its last field, "checksum", is the SHA-256 of its JSON without it.
+ * Every field is checked for what it can be, and then, for `--resume`, the checksum: an edit that
+ * leaves every field plausible (two characters of the vocabulary swapped, one base64 character of
+ * a moment changed) is refused instead of resumed into other numbers. The checksum is a field of
+ * version 2, which earlier releases (which ignore fields they do not know) still read; a version 2
+ * file without one, saved before it existed, still resumes, with a warning. `--load` does not ask
+ * for it: a model's weights are its user's to edit (zero a head, say) before starting anew.
+ *
  * @module
  */
 
+import { createHash } from "node:crypto";
 import { type Config, type RandomState, Tokenizer } from "../microgpt.ts";
 import { matrixShapes, numParams } from "./engine.ts";
 import { readText } from "./files.ts";
@@ -49,6 +58,9 @@ export interface SavedModel {
   weights: Float64Array;
   /** How to continue the run (absent in a version 1 file). */
   checkpoint?: Checkpoint;
+  /** Whether the file's checksum was found to match ("ok") or was not there ("none"); undefined
+   * when it was not asked for. */
+  checksum?: "ok" | "none";
 }
 
 /** A model as JSON text, with `checkpoint` if given. `weights` are flat, in state_dict order. */
@@ -100,20 +112,30 @@ export function modelToJSON(
     saved.random = { mt: c.random.mt, index: c.random.index, gauss_next: c.random.gaussNext };
     saved.data = { sha256: c.textSha256, docs: c.numDocs };
   }
-  return JSON.stringify(saved) + "\n";
+  // The checksum goes last, over the JSON before it: what a reader re-serializes to check it.
+  const body = JSON.stringify(saved);
+  return `${body.slice(0, -1)},"checksum":"sha256:${sha256(body)}"}\n`;
+}
+
+/** SHA-256 of a text's UTF-8 bytes, in hex (synchronous: a save happens between two steps). */
+function sha256(text: string): string {
+  return createHash("sha256").update(text).digest("hex");
 }
 
 /** Reads a saved model, version 1 or 2. Everything is checked before anything is built, sizes
- * first; a file that does not fit throws an Error naming what is wrong. Settings the file does
- * not hold come from `cfg`. */
-export function modelFromJSON(text: string, cfg: Config): SavedModel {
+ * first, then every field, then (with `verify`) the checksum; a file that does not fit throws an
+ * Error naming what is wrong. Settings the file does not hold come from `cfg`. */
+export function modelFromJSON(text: string, cfg: Config, verify = false): SavedModel {
   const saved = parseSaved(text);
   const config = readShape(saved, cfg);
   const tok = readVocab(saved, config);
   const weights = readWeights(saved, config, tok);
-  if (saved.version === 1 || !("training" in saved)) return { config, tok, weights };
-  const checkpoint = readRunState(saved, config, tok, weights.length);
-  return { config, tok, weights, checkpoint };
+  const model: SavedModel = { config, tok, weights };
+  if (saved.version !== 1 && "training" in saved) {
+    model.checkpoint = readRunState(saved, config, tok, weights.length);
+  }
+  if (verify && saved.version === 2) model.checksum = checkChecksum(saved);
+  return model;
 }
 
 /** The file's JSON, if it is a saved model of a version this reads. */
@@ -138,6 +160,24 @@ function parseSaved(text: string): Record<string, unknown> {
     throw new Error(`format version ${version} is not supported (only 1 and ${MODEL_VERSION})`);
   }
   return saved;
+}
+
+/** The file's "checksum", which must be the SHA-256 of its JSON without it, as it was written;
+ * "none" if the file has none. */
+function checkChecksum(saved: Record<string, unknown>): "ok" | "none" {
+  if (!("checksum" in saved)) return "none";
+  const { checksum, ...rest } = saved;
+  if (typeof checksum !== "string" || !/^sha256:[0-9a-f]{64}$/.test(checksum)) {
+    throw new Error(
+      `"checksum" must be "sha256:" and 64 hexadecimal digits, not ${describe(checksum)}`,
+    );
+  }
+  if (sha256(JSON.stringify(rest)) !== checksum.slice(7)) {
+    throw new Error(
+      `"checksum" does not match the content: the file was changed or damaged after it was saved`,
+    );
+  }
+  return "ok";
 }
 
 // Validators for the fields of a saved file. `where` prefixes the key in messages ("training.").
@@ -279,6 +319,14 @@ function readRunState(
     }
     return xs;
   };
+  const v = moments("v");
+  const negative = v.findIndex((x) => x < 0);
+  if (negative >= 0) {
+    throw new Error(
+      `adam."v" holds ${v[negative]} at ${negative}: a second moment is a mean of squares, ` +
+        `never negative`,
+    );
+  }
   const random = readRandom(r);
   const sha = field(d, "sha256", "data.");
   if (typeof sha !== "string" || !/^[0-9a-f]{64}$/.test(sha)) {
@@ -288,7 +336,6 @@ function readRunState(
   const holdout = whole(t, "holdout", 0, "training.");
   if (holdout >= numDocs) throw new Error(`training."holdout" ${holdout} leaves no document`);
   const m = moments("m");
-  const v = moments("v");
   return { step, m, v, random, textSha256: sha, numDocs, holdout, prefix };
 }
 
@@ -402,7 +449,7 @@ export function readModel(path: string, flag: string, cfg: Config): SavedModel {
   const shape = new JsonShape();
   try {
     const text = readText(path, flag, MAX_MODEL_BYTES, (bytes) => shape.scan(bytes));
-    return modelFromJSON(text, cfg);
+    return modelFromJSON(text, cfg, flag === "--resume");
   } catch (err) {
     if (err instanceof CliError) throw err;
     throw new CliError(

@@ -40,6 +40,7 @@ Saving and long runs (both need --allow-read --allow-write):
   --resume PATH       continue a checkpoint exactly where it stopped: the same step lines and
                       samples as a run that never stopped. Settings come from the file; give
                       --input again if the run had one. Sampling flags may be given anew.
+                      A checkpoint is refused if its checksum or any field does not hold.
   --load PATH         start from a saved model's weights (fresh Adam moments, step 1); shape
                       and vocabulary come from the file; --steps 0 only samples.
                       For --resume and --load, "-" reads the file from standard input.

@@ -5,7 +5,7 @@
  * @module
  */
 
-import { type Config } from "../microgpt.ts";
+import { type Config, Tokenizer } from "../microgpt.ts";
 import { fingerprint, type SavedModel } from "./checkpoint.ts";
 import { type Engine } from "./engine.ts";
 import { type Options } from "./flags.ts";
@@ -57,10 +57,31 @@ export async function resumeFor(saved: SavedModel, opts: Options, docs: string[]
       1,
     );
   }
+  checkVocabulary(saved.tok.chars, new Tokenizer(docs).chars, path);
   const cfg = { ...saved.config };
   if (opts.given.has("temperature")) cfg.temperature = opts.cfg.temperature;
   if (opts.given.has("samples")) cfg.numSamples = opts.cfg.numSamples;
   return cfg;
+}
+
+/** A checkpoint's vocabulary must be its text's, exactly: every character of the text, none
+ * besides, in the order the tokenizer gives them (by code point). Token ids index it, so any
+ * other list would train on the wrong characters, or fail steps later on one it lacks. */
+function checkVocabulary(saved: string[], text: string[], path: string): void {
+  const refuse = (why: string) => new CliError(`cannot resume ${path}: "vocab" ${why}`, 1);
+  const has = new Set(saved);
+  const lacking = text.find((ch) => !has.has(ch));
+  if (lacking !== undefined) throw refuse(`lacks ${describe(lacking)}, a character of the text`);
+  const inText = new Set(text);
+  const extra = saved.find((ch) => !inText.has(ch));
+  if (extra !== undefined) throw refuse(`holds ${describe(extra)}, which the text does not`);
+  const at = saved.findIndex((ch, i) => ch !== text[i]);
+  if (at >= 0) {
+    throw refuse(
+      `lists the text's characters out of their order: ${describe(saved[at])} where ` +
+        `${describe(text[at])} belongs (entry ${at})`,
+    );
+  }
 }
 
 /** Checks a --load file against the command line and, if it is to be trained, the text. */

@@ -2,15 +2,18 @@
 // `deno test -P` and are ignored (listed as such) otherwise.
 
 import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
 import {
   CLI,
   cli,
+  ENGINES,
   FAST,
   file,
   fullDefault,
   inference,
   interrupted,
   refused,
+  refusedBy,
   runScript,
   SCRIPT,
   stepLines,
@@ -198,3 +201,101 @@ Deno.test({
     assert.equal(again.code, 0, new TextDecoder().decode(again.stderr));
   },
 });
+
+/** A checkpoint's JSON with a checksum made anew for its content: what a forger would write. */
+function resealed(saved: Record<string, unknown>): string {
+  const { checksum: _, ...rest } = saved;
+  const body = JSON.stringify(rest);
+  const sha = createHash("sha256").update(body).digest("hex");
+  return `${body.slice(0, -1)},"checksum":"sha256:${sha}"}\n`;
+}
+
+/** Adam's moments as a checkpoint holds them (base64 of little-endian float64s), and back. */
+const floats = (b64: string) => {
+  const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
+  return new Float64Array(bytes.buffer);
+};
+const base64 = (xs: Float64Array) => btoa(String.fromCharCode(...new Uint8Array(xs.buffer)));
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name:
+      `cli: a checkpoint proves itself: edits are refused before the header, naming the field (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      const rw = ["--allow-read", "--allow-write"];
+      const ckpt = `${tmp}/proof-${name}.json`;
+      const made = await runScript(script, ["--steps", "20", "--samples", "2", "--save", ckpt], rw);
+      assert.equal(made.code, 0, made.stderr);
+      const saved = JSON.parse(Deno.readTextFileSync(ckpt));
+      assert.match(saved.checksum, /^sha256:[0-9a-f]{64}$/);
+      // An edited copy whose checksum is kept as it was, made anew, or taken out.
+      type Seal = "kept" | "new" | "none";
+      const edited = (label: string, edit: (m: typeof saved) => void, seal: Seal) => {
+        const m = structuredClone(saved);
+        edit(m);
+        if (seal === "none") delete m.checksum;
+        const text = seal === "new" ? resealed(m) : JSON.stringify(m);
+        return file(`${label}-${seal}-${name}.json`, text);
+      };
+      const swap = (m: typeof saved) => [m.vocab[3], m.vocab[4]] = [m.vocab[4], m.vocab[3]];
+      const flip = (m: typeof saved) => {
+        const c = m.adam.m[100];
+        m.adam.m = m.adam.m.slice(0, 100) + (c === "A" ? "B" : "A") + m.adam.m.slice(101);
+      };
+      const unsure =
+        /^error: cannot resume .*: "checksum" does not match the content: the file was changed or damaged after it was saved$/;
+      // Edits that leave every field plausible: only the checksum tells.
+      await refusedBy(script, ["--resume", edited("swapped", swap, "kept")], 1, unsure);
+      await refusedBy(script, ["--resume", edited("flipped", flip, "kept")], 1, unsure);
+      // Forged with a new checksum, or from before checkpoints had one: each field is checked.
+      for (const seal of ["new", "none"] as const) {
+        const negative = edited("negative-v", (m) => {
+          const v = floats(m.adam.v);
+          v[17] = -1e-3;
+          m.adam.v = base64(v);
+        }, seal);
+        await refusedBy(
+          script,
+          ["--resume", negative],
+          1,
+          /^error: cannot resume .*: adam\."v" holds -0\.001 at 17: a second moment is a mean of squares, never negative$/,
+        );
+        // The vocabulary must be the text's: "z" replaced (the text's fingerprint intact), or
+        // two characters swapped.
+        const noZ = edited("no-z", (m) => m.vocab[m.vocab.indexOf("z")] = "Z", seal);
+        await refusedBy(
+          script,
+          ["--resume", noZ],
+          1,
+          /^error: cannot resume .*no-z.*: "vocab" lacks "z", a character of the text$/,
+        );
+        await refusedBy(
+          script,
+          ["--resume", edited("swapped-sealed", swap, seal)],
+          1,
+          /^error: cannot resume .*: "vocab" lists the text's characters out of their order: "d" where "c" belongs \(entry 3\)$/,
+        );
+      }
+      // A checkpoint saved before checksums resumes, with a warning first; the same numbers.
+      const old = edited("no-checksum", () => {}, "none");
+      const resumedOld = await runScript(script, ["--resume", old], ["--allow-read"]);
+      const resumed = await runScript(script, ["--resume", ckpt], ["--allow-read"]);
+      assert.equal(resumedOld.code, 0, resumedOld.stderr);
+      assert.match(
+        resumedOld.stderr.split("\n")[0],
+        /^warning: .*no-checksum.* was saved before checkpoints had a checksum: a change to it cannot be detected; the next save adds one$/,
+      );
+      assert.equal(resumed.stderr.split("\n")[0].startsWith("warning"), false);
+      assert.equal(resumedOld.stdout, resumed.stdout);
+      // --load starts anew from weights, which are their user's to edit: no checksum asked.
+      const loaded = await runScript(script, [
+        "--load",
+        edited("load-flipped", flip, "kept"),
+        "--steps",
+        "0",
+      ], ["--allow-read"]);
+      assert.equal(loaded.code, 0, loaded.stderr);
+    },
+  });
+}

@@ -109,6 +109,8 @@ export interface Plan {
   reportTo?: string;
   /** The training text's fingerprint, for checkpoints ("" without --save). */
   textSha256: string;
+  /** Lines for stderr before the header (a checkpoint without a checksum). */
+  warnings: string[];
 }
 
 /** Reads and checks everything a run depends on, before anything is printed or trained. */
@@ -138,6 +140,13 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     throw usageError(`--trace-detail ${late} is past the run's last step, ${cfg.numSteps}`);
   }
   const textSha256 = saveTo !== undefined ? await fingerprint(allDocs) : "";
+  const warnings: string[] = [];
+  if (resumed?.checksum === "none") {
+    warnings.push(
+      `warning: ${shown(opts.resume!)} was saved before checkpoints had a checksum: a change to ` +
+        `it cannot be detected; the next save adds one`,
+    );
+  }
   return {
     opts,
     engine,
@@ -151,6 +160,7 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     saveTo,
     reportTo,
     textSha256,
+    warnings,
   };
 }
 
@@ -228,6 +238,7 @@ function begin(plan: Plan, io: Output, watch?: SignalWatch): RunState {
   const trainer = plan.engine.create(cfg, tok.vocabSize, weights);
   const from = cp?.step ?? 0;
   const trace = startTrace(plan, docs, trainer, from);
+  for (const warning of plan.warnings) io.err(warning);
   io.out(`num docs: ${docs.length}\n`);
   io.out(`vocab size: ${tok.vocabSize}\n`);
   io.out(`num params: ${weights.length}\n`);
