@@ -6,9 +6,9 @@
 
 import { type Config, padInt, type Tokenizer } from "../microgpt.ts";
 import type { Trainer } from "./engine.ts";
-import { checkPathArgument, fileError } from "./files.ts";
+import { fileError } from "./files.ts";
 import { CliError, shown } from "./messages.ts";
-import { type Guarded, replaces } from "./safe_save.ts";
+import { checkWritePath, type Guarded } from "./safe_save.ts";
 
 const encoder = new TextEncoder();
 
@@ -54,22 +54,21 @@ export class LossLog {
   /** The first line of every log: the columns. */
   static readonly HEADER = "step\tloss\tlearning_rate\theld_out_loss";
 
-  /** Opens the log at `path`; on a resume (`from` > 0) it keeps the rows up to step `from`. */
-  constructor(readonly path: string, from: number) {
+  /** Starts the log in `file`, claimed by {@linkcode claimLog} (`path` names it in messages); on
+   * a resume (`from` > 0) it keeps the rows up to step `from`. */
+  constructor(file: Deno.FsFile, readonly path: string, from: number) {
+    this.#file = file;
     let keep = "";
     if (from > 0) {
-      try {
-        const lines = Deno.readTextFileSync(path).split("\n");
-        if (lines[0] === LossLog.HEADER) {
-          keep = lines.slice(1).filter((l) => l !== "" && Number(l.split("\t")[0]) <= from)
-            .map((l) => l + "\n").join("");
-        }
-      } catch {
-        // no earlier log: start one
+      const lines = readAllText(file).split("\n");
+      if (lines[0] === LossLog.HEADER) {
+        keep = lines.slice(1).filter((l) => l !== "" && Number(l.split("\t")[0]) <= from)
+          .map((l) => l + "\n").join("");
       }
     }
     try {
-      this.#file = Deno.openSync(path, { write: true, create: true, truncate: true });
+      file.truncateSync(0);
+      file.seekSync(0, Deno.SeekMode.Start);
       this.#write(LossLog.HEADER + "\n" + keep);
     } catch (err) {
       throw fileError("write the log", path, err);
@@ -92,45 +91,77 @@ export class LossLog {
     }
   }
 
-  /** Closes the file. */
+  /** Closes the file, which ends the claim. */
   close(): void {
     this.#file.close();
   }
 }
 
-/** Checks, before training, that the log can be written where asked and replaces nothing that
- * matters. */
-export function checkLogPath(path: string, keep: Guarded[]): void {
-  checkPathArgument(path, "--log");
-  for (const name of ["read", "write"] as const) {
-    if (Deno.permissions.querySync({ name, path }).state !== "granted") {
-      throw new CliError(
-        `writing ${shown(path)} (--log) needs read and write permission: ` +
-          `add --allow-read --allow-write`,
-        1,
-      );
-    }
-  }
+/** The text of an open file from its start ("" if it cannot be read: the log starts afresh). */
+function readAllText(file: Deno.FsFile): string {
   try {
-    const info = Deno.statSync(path);
-    if (info.isDirectory) {
-      throw new CliError(`cannot write the log ${shown(path)}: it is a directory`, 1);
+    file.seekSync(0, Deno.SeekMode.Start);
+    const chunks: Uint8Array[] = [];
+    const buf = new Uint8Array(1 << 16);
+    for (let n = file.readSync(buf); n !== null; n = file.readSync(buf)) {
+      chunks.push(buf.slice(0, n));
     }
-    if (!info.isFile) {
-      throw new CliError(`cannot write the log ${shown(path)}: not a regular file`, 1);
-    }
+    return new TextDecoder().decode(concat(chunks));
+  } catch {
+    return "";
+  }
+}
+
+/** Byte arrays joined. */
+function concat(chunks: Uint8Array[]): Uint8Array {
+  const all = new Uint8Array(chunks.reduce((n, c) => n + c.length, 0));
+  let at = 0;
+  for (const c of chunks) {
+    all.set(c, at);
+    at += c.length;
+  }
+  return all;
+}
+
+/** Checks, before anything is printed, that the log can be written where asked: the same checks
+ * as a save's (links, /proc, FIFOs, devices, a missing directory, the files it must never
+ * replace). Returns where it writes (a link's target). */
+export function checkLogPath(path: string, keep: Guarded[]): string {
+  return checkWritePath(path, { flag: "--log", action: "write the log", doing: "writing" }, keep);
+}
+
+/** Opens the log at `target` for this run alone, before anything is printed: an exclusive lock on
+ * the file (flock), which a second run asking for the same log finds taken, and is refused. The
+ * system releases it when the process ends, however it ends: a killed run leaves no stale claim.
+ * Nothing is truncated until the claim is held. Returns the file, and a warning if the file
+ * system cannot lock (the log is written all the same). */
+export function claimLog(target: string, path: string): { file: Deno.FsFile; warning?: string } {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(target, { read: true, write: true, create: true });
   } catch (err) {
-    if (err instanceof CliError) throw err;
-    if (!(err instanceof Deno.errors.NotFound)) throw fileError("write the log", path, err);
+    throw fileError("write the log", path, err);
   }
-  for (const other of keep) {
-    if (replaces(path, other)) {
-      throw new CliError(
-        `--log ${shown(path)} would replace ${other.what}; choose another path`,
-        1,
-      );
-    }
+  let claimed: boolean;
+  try {
+    claimed = file.tryLockSync(true);
+  } catch (err) {
+    const why = fileError("lock", path, err).message.replace(/^cannot lock [^:]*: /, "");
+    return {
+      file,
+      warning: `warning: cannot lock the log ${shown(path)} (${why}): a second run writing ` +
+        `it at the same time would not be stopped`,
+    };
   }
+  if (!claimed) {
+    file.close();
+    throw new CliError(
+      `cannot write the log ${shown(path)}: another run is writing it (it holds the file's ` +
+        `lock); choose another --log, or wait for that run to end`,
+      1,
+    );
+  }
+  return { file };
 }
 
 /** `--holdout N`: the last N documents after the shuffle, never trained on, scored ten times in

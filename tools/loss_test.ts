@@ -8,7 +8,18 @@ import { type Engine, graphEngine } from "./engine.ts";
 import { parseCommandLine } from "./flags.ts";
 import { lossSummary } from "./loss.ts";
 import { run } from "./run.ts";
-import { Captured, CLI, FAST, refused, runScript, tmp } from "./testing.ts";
+import {
+  Captured,
+  CLI,
+  ENGINES,
+  FAST,
+  refused,
+  refusedBy,
+  runScript,
+  SCRIPT,
+  stalled,
+  tmp,
+} from "./testing.ts";
 
 Deno.test("the loss summary gives first/last means, the guessing baseline and a sparkline", () => {
   const losses = Array.from({ length: 1000 }, (_, i) => 3 - i / 1000);
@@ -100,3 +111,110 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "cli: a --log belongs to one run: others are refused while it writes, a killed one frees it",
+  ignore: !CLI,
+  fn: async () => {
+    const log = `${tmp}/one-run.tsv`;
+    const rw = ["--allow-read", "--allow-write"];
+    // Run A holds the log mid-training: its stdout is not read, so it waits there.
+    const a = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...rw, FAST, "--steps", "6000", "--log", log],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    await stalled(a.pid, log);
+    const rows = Deno.readTextFileSync(log);
+    // Three more runs on the same log, in either engine: refused before their first line.
+    for (const [script, extra] of [[FAST, []], [SCRIPT, []], [FAST, ["--seed", "7"]]] as const) {
+      await refusedBy(
+        script,
+        ["--steps", "5", "--log", log, ...extra],
+        1,
+        /^error: cannot write the log .*one-run\.tsv: another run is writing it .*choose another --log, or wait for that run to end$/,
+      );
+    }
+    // Nothing of theirs reached the log: it is A's rows, in order, each whole.
+    const now = Deno.readTextFileSync(log);
+    assert(now.startsWith(rows));
+    const lines = now.split("\n");
+    assert.equal(lines[0], "step\tloss\tlearning_rate\theld_out_loss");
+    lines.slice(1, -1).forEach((l, i) =>
+      assert.match(l, new RegExp(`^${i + 1}\t[\\d.]+\t[\\d.e-]+\t$`))
+    );
+    // A run killed outright leaves no claim behind: the system lets go of its lock.
+    a.kill("SIGKILL");
+    await a.status;
+    await a.stdout.cancel();
+    const b = await runScript(FAST, ["--steps", "20", "--samples", "0", "--log", log], rw);
+    assert.equal(b.code, 0, b.stderr);
+    assert.equal(Deno.readTextFileSync(log).trimEnd().split("\n").length, 21);
+  },
+});
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name:
+      `cli: --log and --save refuse alike, before the header: /proc, devices, FIFOs, dangling links (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      const dir = `${tmp}/guard-${name}`;
+      Deno.mkdirSync(dir);
+      Deno.symlinkSync("/proc/self/fd/1", `${dir}/to-stdout`);
+      Deno.symlinkSync(`${dir}/no/such/dir/x.tsv`, `${dir}/dangling`);
+      await new Deno.Command("mkfifo", { args: [`${dir}/fifo`] }).output();
+      const cases: [string, RegExp][] = [
+        [
+          `${dir}/to-stdout`,
+          /: it links to \/proc\/self\/fd\/1: \/proc holds views of the running system, not files to write$/,
+        ],
+        ["/proc/self/fd/2", /: it is in \/proc: \/proc holds views of the running system/],
+        [
+          `${dir}/dangling`,
+          /: it links to .*\/no\/such\/dir\/x\.tsv, whose directory does not exist$/,
+        ],
+        ["/dev/null", /: it is a device, not a regular file$/],
+        [`${dir}/fifo`, /: it is a FIFO, not a regular file$/],
+        [dir, /: it is a directory$/],
+      ];
+      for (const [flag, action] of [["--log", "write the log"], ["--save", "save to"]]) {
+        for (const [path, why] of cases) {
+          const reason = new RegExp(
+            `^error: cannot ${action} ${path.replace(/[.]/g, "\\.")}${why.source}`,
+          );
+          await refusedBy(script, ["--steps", "3", flag, path], 1, reason);
+        }
+      }
+      // stdout appending to a file, and --log through a link to it: the file is left alone.
+      const out = `${dir}/out.txt`;
+      Deno.writeTextFileSync(out, "kept\n");
+      const shell = await new Deno.Command("sh", {
+        args: [
+          "-c",
+          `exec "$0" run -A "$1" --steps 3 --log "$2" >> "$3"`,
+          Deno.execPath(),
+          script,
+          `${dir}/to-stdout`,
+          out,
+        ],
+        stderr: "piped",
+      }).output();
+      assert.equal(shell.code, 1);
+      assert.equal(Deno.readTextFileSync(out), "kept\n");
+      // A link into a directory that exists is followed: the target is made, the link kept.
+      for (const flag of ["--log", "--save"]) {
+        const link = `${dir}/link${flag}`;
+        Deno.symlinkSync(`target${flag}`, link);
+        const r = await runScript(script, ["--steps", "2", "--samples", "0", flag, link], [
+          "--allow-read",
+          "--allow-write",
+        ]);
+        assert.equal(r.code, 0, r.stderr);
+        assert(Deno.lstatSync(link).isSymlink);
+        assert(Deno.statSync(`${dir}/target${flag}`).isFile);
+      }
+    },
+  });
+}

@@ -48,7 +48,7 @@ import { gradCheck, gradCheckLines } from "./gradcheck.ts";
 import { readDocs } from "./files.ts";
 import { checkPrefix, type Options } from "./flags.ts";
 import { checkSize } from "./limits.ts";
-import { checkLogPath, HeldOut, LossLog, lossSummary } from "./loss.ts";
+import { checkLogPath, claimLog, HeldOut, LossLog, lossSummary } from "./loss.ts";
 import { CliError, shown, usageError } from "./messages.ts";
 import { Output, StepPrinter } from "./output.ts";
 import { checkReportPath, heldOutPoint, ReportFile } from "./report_file.ts";
@@ -109,7 +109,9 @@ export interface Plan {
   reportTo?: string;
   /** The training text's fingerprint, for checkpoints ("" without --save). */
   textSha256: string;
-  /** Lines for stderr before the header (a checkpoint without a checksum). */
+  /** The --log file, opened and claimed for this run. */
+  logFile?: Deno.FsFile;
+  /** Lines for stderr before the header (a checkpoint without a checksum, a log not locked). */
   warnings: string[];
 }
 
@@ -132,7 +134,7 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
       `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
     );
   }
-  const { saveTo, reportTo } = checkOutputFiles(opts);
+  const { saveTo, logTo, reportTo } = checkOutputFiles(opts);
   checkSize(engine, cfg, tok.vocabSize, allDocs);
   checkPrefix(prefix, tok, cfg.blockSize);
   const late = opts.traceDetail.find((k) => k > cfg.numSteps);
@@ -147,6 +149,9 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
         `it cannot be detected; the next save adds one`,
     );
   }
+  // Last, once nothing else can refuse the run: the log is claimed (and created) for this run.
+  const claim = logTo === undefined ? undefined : claimLog(logTo, opts.log!);
+  if (claim?.warning !== undefined) warnings.push(claim.warning);
   return {
     opts,
     engine,
@@ -160,13 +165,15 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     saveTo,
     reportTo,
     textSha256,
+    logFile: claim?.file,
     warnings,
   };
 }
 
 /** Checks the files a run writes (--save, --log, --trace, --report) against what they must never
- * replace: the training text, and each other. Returns where the save and the report write. */
-function checkOutputFiles(opts: Options): { saveTo?: string; reportTo?: string } {
+ * replace: the training text, and each other. Returns where the save, the log and the report
+ * write. */
+function checkOutputFiles(opts: Options): { saveTo?: string; logTo?: string; reportTo?: string } {
   const text = trainingText(opts.input);
   const logFile: Guarded[] = opts.log === undefined
     ? []
@@ -184,14 +191,16 @@ function checkOutputFiles(opts: Options): { saveTo?: string; reportTo?: string }
   if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
   if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
   if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
-  if (opts.log !== undefined) checkLogPath(opts.log, [...files, ...traceFile, ...reportFile]);
+  const logTo = opts.log === undefined
+    ? undefined
+    : checkLogPath(opts.log, [...files, ...traceFile, ...reportFile]);
   if (opts.trace !== undefined) {
     checkTracePath(opts.trace, [...files, ...logFile, ...reportFile], opts.resume !== undefined);
   }
   const reportTo = opts.report === undefined
     ? undefined
     : checkReportPath(opts.report, [...files, ...logFile, ...traceFile]);
-  return { saveTo, reportTo };
+  return { saveTo, logTo, reportTo };
 }
 
 /** A run under way: its generator, its documents in training order, the model. */
@@ -339,7 +348,7 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
   const { trainer, from } = state;
   const split = state.docs.length - plan.holdout;
   const heldOut = new HeldOut(state.docs.slice(split), cfg.numSteps);
-  const log = opts.log === undefined ? undefined : new LossLog(opts.log, from);
+  const log = plan.logFile === undefined ? undefined : new LossLog(plan.logFile, opts.log!, from);
   const trained: Trained = { losses: [], done: from, stopped: false };
   watch?.arm(); // from here, a first signal finishes the step and saves
   const printer = new StepPrinter(io, cfg.numSteps, from);

@@ -11,23 +11,62 @@ import { fstatSync } from "node:fs";
 import { checkPathArgument, fileError, STDIN_PATHS } from "./files.ts";
 import { CliError, shown } from "./messages.ts";
 
-/** Where a save really writes: a symlink is followed to its target (which the save replaces,
- * keeping the link), however many links deep. */
-function saveTarget(path: string): string {
+/** What a written file is for, in messages: "save to" and "saving" for --save, "write the log"
+ * and "writing" for --log. */
+export interface Purpose {
+  /** The flag that names the file. */
+  flag: string;
+  /** What cannot be done, after "cannot": "save to", "write the log". */
+  action: string;
+  /** What needs permission: "saving", "writing". */
+  doing: string;
+}
+
+/** A path under /proc or /sys: a view of the running system (/proc/self/fd/1 is whatever stdout
+ * writes to), never a file to write a checkpoint or a log into. */
+function systemPath(path: string): boolean {
+  return /^\/(proc|sys)(\/|$)/.test(path) || /^\/(proc|sys)(\/|$)/.test(resolvedPath(path));
+}
+
+/** Where a save or a log really writes: a symlink is followed to its target (which is written,
+ * keeping the link), however many links deep, and refused where a link leads into /proc or /sys,
+ * or dangles into a directory that does not exist. */
+function writeTarget(path: string, purpose: Purpose): string {
+  const refuse = (why: string) =>
+    new CliError(`cannot ${purpose.action} ${shown(path)}: ${why}`, 1);
   let target = path;
   for (let hops = 0; hops < 40; hops++) {
+    if (systemPath(target)) {
+      const where = /^\/sys(\/|$)/.test(target) ? "/sys" : "/proc";
+      const what = `${where} holds views of the running system, not files to write`;
+      throw refuse(
+        target === path ? `it is in ${where}: ${what}` : `it links to ${shown(target)}: ${what}`,
+      );
+    }
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(target);
     } catch (err) {
-      if (err instanceof Deno.errors.NotFound) return target;
-      throw fileError("save to", path, err);
+      if (!(err instanceof Deno.errors.NotFound)) throw fileError(purpose.action, path, err);
+      if (target !== path && !exists(dirname(target))) {
+        throw refuse(`it links to ${shown(target)}, whose directory does not exist`);
+      }
+      return target;
     }
     if (!info.isSymlink) return target;
     const link = Deno.readLinkSync(target);
     target = link.startsWith("/") ? link : `${dirname(target)}/${link}`;
   }
-  throw new CliError(`cannot save to ${shown(path)}: too many levels of symbolic links`, 1);
+  throw refuse("too many levels of symbolic links");
+}
+
+/** Whether a directory exists (as far as this run may look). */
+function exists(dir: string): boolean {
+  try {
+    return Deno.statSync(dir).isDirectory;
+  } catch (err) {
+    return !(err instanceof Deno.errors.NotFound);
+  }
 }
 
 /** The directory part of a path, as `dirname(1)` gives it. */
@@ -109,6 +148,16 @@ export function trainingText(input: string | undefined): Guarded {
 /** Checks, before any training, that `path` can be saved, and returns where the save writes.
  * `keep` lists files the save must never replace (the training text, the log). */
 export function checkSavePath(path: string, flag: string, keep: Guarded[]): string {
+  return checkWritePath(path, { flag, action: "save to", doing: "saving" }, keep);
+}
+
+/** Checks, before anything is printed, that a file can be written at `path` (a checkpoint or a
+ * log, alike): permissions, links (followed to a regular file or a new one, never into /proc or
+ * /sys, never dangling into nowhere), what is there (a directory, a FIFO, a device are refused),
+ * the files it must never replace, and the directory, by making and removing a file there.
+ * Returns where it writes: the target of a link. */
+export function checkWritePath(path: string, purpose: Purpose, keep: Guarded[]): string {
+  const { flag, action, doing } = purpose;
   checkPathArgument(path, flag);
   // Writing the temporary file and renaming it into place needs write permission on the
   // directory's files, and read permission (Deno asks it for the rename's source).
@@ -117,25 +166,27 @@ export function checkSavePath(path: string, flag: string, keep: Guarded[]): stri
     Deno.permissions.querySync({ name: "write", path: p }).state === "granted";
   const needs = () =>
     new CliError(
-      `saving ${shown(path)} (${flag}) needs read and write permission: ` +
+      `${doing} ${shown(path)} (${flag}) needs read and write permission: ` +
         `add --allow-read --allow-write`,
       1,
     );
   if (!permitted(path)) throw needs();
-  const target = saveTarget(path);
+  const target = writeTarget(path, purpose);
   const dir = dirname(target);
   if (!permitted(target) || !permitted(`${dir}/.microgpt-probe.tmp`)) throw needs();
   let info: Deno.FileInfo | undefined;
   try {
     info = Deno.statSync(target);
   } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw fileError("save to", path, err);
+    if (!(err instanceof Deno.errors.NotFound)) throw fileError(action, path, err);
   }
   if (info !== undefined) {
-    if (info.isDirectory) throw new CliError(`cannot save to ${shown(path)}: it is a directory`, 1);
+    if (info.isDirectory) {
+      throw new CliError(`cannot ${action} ${shown(path)}: it is a directory`, 1);
+    }
     if (!info.isFile) {
       const kind = info.isFifo ? "a FIFO" : info.isSocket ? "a socket" : "a device";
-      throw new CliError(`cannot save to ${shown(path)}: it is ${kind}, not a regular file`, 1);
+      throw new CliError(`cannot ${action} ${shown(path)}: it is ${kind}, not a regular file`, 1);
     }
   }
   for (const other of keep) {
@@ -146,8 +197,8 @@ export function checkSavePath(path: string, flag: string, keep: Guarded[]): stri
       );
     }
   }
-  // Probe the directory the way the save will use it.
-  const probe = createTemp(dir, path);
+  // Probe the directory the way a save will use it.
+  const probe = createTemp(dir, path, action);
   probe.file.close();
   Deno.removeSync(probe.path);
   return target;
@@ -155,7 +206,11 @@ export function checkSavePath(path: string, flag: string, keep: Guarded[]): stri
 
 /** A new, empty temporary file beside `dir`'s files: an unpredictable name, created only if
  * nothing (not even a dangling link) has that name, so it can never be someone else's file. */
-function createTemp(dir: string, forPath: string): { path: string; file: Deno.FsFile } {
+function createTemp(
+  dir: string,
+  forPath: string,
+  action = "save to",
+): { path: string; file: Deno.FsFile } {
   for (let attempt = 0;; attempt++) {
     const bytes = crypto.getRandomValues(new Uint8Array(8));
     const name = `.microgpt-${
@@ -166,7 +221,7 @@ function createTemp(dir: string, forPath: string): { path: string; file: Deno.Fs
       return { path, file: Deno.openSync(path, { write: true, createNew: true, mode: 0o666 }) };
     } catch (err) {
       if (err instanceof Deno.errors.AlreadyExists && attempt < 10) continue;
-      throw fileError("save to", forPath, err);
+      throw fileError(action, forPath, err);
     }
   }
 }

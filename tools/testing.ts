@@ -216,6 +216,68 @@ let defaultRun: Promise<Result> | undefined;
 /** The default run, made once and shared by the tests that compare with it. */
 export const fullDefault = (): Promise<Result> => (defaultRun ??= cli([], []));
 
+/** Whether a thread of process `pid` is blocked writing to a pipe: its reader has stalled. Linux
+ * tells through /proc/PID/task/TID/wchan; undefined where it does not (then the caller must wait
+ * for the stall another way). */
+export function blockedOnPipe(pid: number): boolean | undefined {
+  let told = false;
+  try {
+    for (const task of Deno.readDirSync(`/proc/${pid}/task`)) {
+      let wchan: string;
+      try {
+        wchan = Deno.readTextFileSync(`/proc/${pid}/task/${task.name}/wchan`);
+      } catch {
+        continue; // the thread ended
+      }
+      if (/pipe_write/.test(wchan)) return true;
+      if (wchan !== "0" && wchan !== "") told = true;
+    }
+  } catch {
+    return undefined;
+  }
+  return told ? false : undefined;
+}
+
+/** Waits until process `pid` is held up by a stalled stdout: a thread blocked writing the pipe,
+ * or, where the system does not tell, `file` (a --log the run writes each step) no longer
+ * growing for a second. */
+export async function stalled(pid: number, file: string): Promise<void> {
+  let size = -1;
+  let since = performance.now();
+  for (;;) {
+    const blocked = blockedOnPipe(pid);
+    if (blocked === true) return;
+    if (blocked === undefined) {
+      let now = -1;
+      try {
+        now = Deno.statSync(file).size;
+      } catch {
+        // not made yet
+      }
+      if (now !== size) [size, since] = [now, performance.now()];
+      else if (now > 0 && performance.now() - since > 1000) return;
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+/** The status of `child`, or a failure if it has not ended within `seconds` (it is then killed). */
+export async function endsWithin(
+  child: Deno.ChildProcess,
+  seconds: number,
+): Promise<Deno.CommandStatus> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<"late">((r) => timer = setTimeout(() => r("late"), seconds * 1000));
+  const status = await Promise.race([child.status, late]);
+  clearTimeout(timer);
+  if (status === "late") {
+    child.kill("SIGKILL");
+    await child.status;
+    throw new Error(`the run did not end within ${seconds} s`);
+  }
+  return status;
+}
+
 /** The two scripts, by name, for tests that hold both engines to the same behaviour. */
 export const ENGINES: [string, string][] = [["microgpt.ts", SCRIPT], ["microgpt_fast.ts", FAST]];
 
