@@ -12,6 +12,11 @@ import { argmax } from "../microgpt.ts";
 
 const SHADES = " ░▒▓█";
 
+/** The most positions a map draws: 64 rows of 128 cells, a `--block-size 64` sample whole. A
+ * longer sample's map would be too wide to read, and drawing grows with the square of its length;
+ * a run keeps only these positions' weights. */
+export const ATTENTION_POSITIONS = 64;
+
 /** One head's attention as lines of text: a row per position, labelled with the character read
  * there (<s> for BOS), a cell per position attended (two characters wide, so it looks square),
  * then the column labels and the head's clearest pattern in words. */
@@ -60,18 +65,19 @@ export function describeAttention(rows: number[][]): string | undefined {
 
 /** Maps side by side, as many as fit in `width` columns, rows of maps apart by an empty line. */
 export function sideBySide(maps: string[][], width = 80, gap = 4): string {
-  const widthOf = (m: string[]) => Math.max(...m.map((l) => [...l].length));
+  // Each map's width once: measured again for every row, drawing would grow with the cube of a
+  // sample's length.
+  const widths = maps.map((m) => Math.max(...m.map((l) => [...l].length)));
   const blocks: string[] = [];
   for (let first = 0; first < maps.length;) {
     let end = first + 1;
-    let used = widthOf(maps[first]);
-    while (end < maps.length && used + gap + widthOf(maps[end]) <= width) {
-      used += gap + widthOf(maps[end++]);
-    }
+    let used = widths[first];
+    while (end < maps.length && used + gap + widths[end] <= width) used += gap + widths[end++];
     const height = Math.max(...maps.slice(first, end).map((m) => m.length));
     const lines: string[] = [];
     for (let r = 0; r < height; r++) {
-      const parts = maps.slice(first, end).map((m) => (m[r] ?? "").padEnd(widthOf(m)));
+      const parts: string[] = [];
+      for (let i = first; i < end; i++) parts.push((maps[i][r] ?? "").padEnd(widths[i]));
       lines.push(parts.join(" ".repeat(gap)).trimEnd());
     }
     blocks.push(lines.join("\n"));
@@ -82,15 +88,27 @@ export function sideBySide(maps: string[][], width = 80, gap = 4): string {
 
 /** What `--attention` prints after the first sample: a map per layer and head, side by side.
  * `weights[layer][head][position]` are the weights over the positions so far; `labels` name the
- * positions (the characters read there, `<s>` for BOS). */
-export function attentionReport(labels: string[], weights: number[][][][]): string {
+ * positions (the characters read there, `<s>` for BOS). Only the first
+ * {@linkcode ATTENTION_POSITIONS} positions are drawn; `positions` says how many the sample read
+ * (when the caller kept only those). `stop` is asked between maps: once it holds, the drawing is
+ * abandoned and nothing ("") returned. */
+export function attentionReport(
+  labels: string[],
+  weights: number[][][][],
+  { positions, stop }: { positions?: number; stop?: () => boolean } = {},
+): string {
   const maps: string[][] = [];
+  let drawn = 0;
   for (let li = 0; li < weights.length; li++) {
     for (let h = 0; h < weights[li].length; h++) {
-      const rows = weights[li][h];
+      if (stop?.()) return "";
+      const rows = weights[li][h].slice(0, ATTENTION_POSITIONS);
+      positions = Math.max(positions ?? 0, weights[li][h].length);
+      drawn = rows.length;
       maps.push(attentionMap(li, h, labels.slice(0, rows.length), rows));
     }
   }
-  return `--- attention of sample 1: rows look at columns, darker = more weight ---\n` +
+  const part = (positions ?? 0) > drawn ? ` (its first ${drawn} of ${positions} positions)` : "";
+  return `--- attention of sample 1${part}: rows look at columns, darker = more weight ---\n` +
     sideBySide(maps);
 }

@@ -3,8 +3,23 @@
 
 import assert from "node:assert/strict";
 import { DEFAULTS, Random, sample } from "../microgpt.ts";
-import { attentionMap, describeAttention } from "./attention.ts";
-import { assertClose, CLI, cli, type Result, smallTrained, stepLines, tmp } from "./testing.ts";
+import {
+  ATTENTION_POSITIONS,
+  attentionMap,
+  attentionReport,
+  describeAttention,
+} from "./attention.ts";
+import {
+  assertClose,
+  CLI,
+  cli,
+  ENGINES,
+  type Result,
+  runScript,
+  smallTrained,
+  stepLines,
+  tmp,
+} from "./testing.ts";
 
 const cfg = { ...DEFAULTS };
 
@@ -93,3 +108,46 @@ Deno.test({
     assert.deepEqual(labels.slice(0, read.length), read);
   },
 });
+
+Deno.test("a long sample's attention is drawn for its first 64 positions; a stop abandons it", () => {
+  // Weights of 3 heads over 3,000 positions (what a --block-size 3000 sample would give): the
+  // maps keep to the first 64, whatever the caller kept.
+  const n = 3000;
+  const rows = Array.from({ length: n }, (_, t) => new Array(t + 1).fill(1 / (t + 1)));
+  const labels = ["<s>", ..."a".repeat(n)];
+  const report = attentionReport(labels, [[rows, rows, rows]]);
+  const lines = report.split("\n");
+  assert.equal(
+    lines[0],
+    `--- attention of sample 1 (its first ${ATTENTION_POSITIONS} of ${n} positions): rows look at columns, darker = more weight ---`,
+  );
+  assert.equal(lines.filter((l) => /^ *(<s>|a) [░▒▓█]/.test(l)).length, 3 * ATTENTION_POSITIONS);
+  assert(lines.every((l) => [...l].length <= 4 + 2 * ATTENTION_POSITIONS));
+  // A caller that kept only the first positions says how many the sample had.
+  const kept = rows.slice(0, ATTENTION_POSITIONS);
+  assert.equal(attentionReport(labels, [[kept]], { positions: n }).split("\n")[0], lines[0]);
+  // Asked to stop, it draws nothing more.
+  let asked = 0;
+  assert.equal(attentionReport(labels, [[rows, rows, rows]], { stop: () => ++asked > 1 }), "");
+  assert.equal(asked, 2);
+});
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name: `cli: --attention on a sample of 150 positions draws its first 64, quickly (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      const args = ["--steps", "0", "--block-size", "200", "--samples", "1", "--attention"];
+      const r = await runScript(script, [...args, "--prefix", "a".repeat(150)]);
+      assert.equal(r.code, 0, r.stderr);
+      const name1 = r.stdout.split("sample  1: ")[1].split("\n")[0];
+      const positions = Math.min(name1.length + 1, 200);
+      assert.match(
+        r.stdout,
+        new RegExp(`--- attention of sample 1 \\(its first 64 of ${positions} positions\\)`),
+      );
+      const rows = r.stdout.split("\n").filter((l) => /^ *(<s>|[a-z-]) [░▒▓█]/.test(l));
+      assert.equal(rows.length, 4 * 64); // four heads, each its first 64 rows
+    },
+  });
+}
