@@ -46,6 +46,9 @@ export interface Checkpoint {
   holdout: number;
   /** The prefix the run's samples start with. */
   prefix: string;
+  /** The losses of the last steps whose lines stdout's reader had not taken when a signal
+   * stopped the run, oldest first (a resumed run prints them first); usually none. */
+  unprinted?: number[];
 }
 
 /** A saved model: its settings, vocabulary and weights, and where its run stood (version 2). */
@@ -103,6 +106,9 @@ export function modelToJSON(
       seed: String(cfg.seed), // any size, as Python's seeds: a string keeps every digit
       holdout: c.holdout,
     };
+    if (c.unprinted !== undefined && c.unprinted.length > 0) {
+      (saved.training as Record<string, unknown>).unprinted_losses = c.unprinted;
+    }
     saved.sampling = {
       temperature: cfg.temperature,
       num_samples: cfg.numSamples,
@@ -336,7 +342,24 @@ function readRunState(
   const holdout = whole(t, "holdout", 0, "training.");
   if (holdout >= numDocs) throw new Error(`training."holdout" ${holdout} leaves no document`);
   const m = moments("m");
-  return { step, m, v, random, textSha256: sha, numDocs, holdout, prefix };
+  const checkpoint: Checkpoint = { step, m, v, random, textSha256: sha, numDocs, holdout, prefix };
+  if ("unprinted_losses" in t) checkpoint.unprinted = readUnprinted(t.unprinted_losses, step);
+  return checkpoint;
+}
+
+/** The losses of the step lines a stopped run could not write, if any: finite numbers, no more
+ * than the steps done. */
+function readUnprinted(xs: unknown, step: number): number[] {
+  if (
+    !Array.isArray(xs) || xs.length > step ||
+    !xs.every((x) => typeof x === "number" && Number.isFinite(x))
+  ) {
+    throw new Error(
+      `training."unprinted_losses" must be a list of at most ${step} finite numbers ` +
+        `(the losses of the last steps)`,
+    );
+  }
+  return xs;
 }
 
 /** The training settings into `config`; returns the step reached. */

@@ -30,6 +30,7 @@ export async function main(args: string[], engine: Engine = graphEngine): Promis
   if (args.length === 0) return script(engine);
   const io = new Output();
   let watch: SignalWatch | undefined;
+  let code: number;
   try {
     const opts = parseCommandLine(args);
     if (opts.help) {
@@ -39,14 +40,31 @@ export async function main(args: string[], engine: Engine = graphEngine): Promis
       return 1;
     }
     watch = await SignalWatch.start();
-    return await run(opts, engine, io, watch);
+    await io.startWriters();
+    code = await run(opts, engine, io, watch);
   } catch (err) {
-    const exitCode = err instanceof CliError ? err.exitCode : 1;
+    code = err instanceof CliError ? err.exitCode : 1;
     io.err(`error: ${escapeControls(String((err as Error)?.message ?? err))}`);
-    return exitCode;
-  } finally {
-    watch?.stop();
   }
+  code = settle(io, code, watch);
+  io.close();
+  watch?.stop();
+  return code;
+}
+
+/** Waits for the writers to finish. A signal that comes while stdout's reader is behind ends the
+ * wait (the run is done; its output can wait no longer): the bytes left are named, and the exit
+ * code is the signal's. */
+function settle(io: Output, code: number, watch?: SignalWatch): number {
+  if (io.flush() || watch === undefined) return code;
+  const behind = io.behind();
+  if (behind === 0) return code;
+  io.err(
+    `stopped by ${watch.name} while stdout's reader had not taken the last ${behind} bytes ` +
+      `of the output; they were not written`,
+  );
+  io.flush();
+  return code === 0 ? watch.exitCode : code;
 }
 
 /** microgpt.py's script on `engine`, step for step as microgpt.ts's `main()` runs it on the graph:

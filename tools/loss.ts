@@ -186,7 +186,9 @@ export class HeldOut {
   }
 
   /** The mean loss over the held-out documents, and the line for stderr that sets it beside the
-   * training loss since the last line. `losses` are this run's losses so far, from step `from`. */
+   * training loss since the last line. `losses` are this run's losses so far, from step `from`.
+   * `stop` is asked between documents: once it holds (a signal), the scoring is abandoned and
+   * undefined returned, so that a long evaluation never keeps a run from stopping. */
   score(
     trainer: Trainer,
     tok: Tokenizer,
@@ -194,9 +196,13 @@ export class HeldOut {
     step: number,
     losses: number[],
     from: number,
-  ): { loss: number; line: string } {
+    stop: () => boolean = () => false,
+  ): { loss: number; line: string } | undefined {
     let sum = 0;
-    for (const doc of this.docs) sum += trainer.loss(tok.encode(doc, cfg.blockSize));
+    for (const doc of this.docs) {
+      if (stop()) return undefined;
+      sum += trainer.loss(tok.encode(doc, cfg.blockSize));
+    }
     const loss = sum / this.docs.length;
     const recent = losses.slice(this.#stretch);
     const mean = recent.reduce((a, b) => a + b, 0) / recent.length;

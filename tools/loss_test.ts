@@ -13,6 +13,8 @@ import {
   CLI,
   ENGINES,
   FAST,
+  file,
+  interrupted,
   refused,
   refusedBy,
   runScript,
@@ -111,6 +113,28 @@ Deno.test({
     );
   },
 });
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name:
+      `cli: a signal during the held-out scoring stops the run without waiting for it (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      // A million held-out documents: seconds to score in microgpt_fast.ts, minutes in
+      // microgpt.ts. The signal comes as the scoring after step 1 begins.
+      const text = file(`million-${name}.txt`, bundledInput.repeat(120));
+      const run = await interrupted(
+        script,
+        ["--input", text, "--holdout", "1000000", "--steps", "10", "--samples", "0"],
+        "SIGINT",
+        (out) => out.includes("step    1 /"),
+      );
+      assert.equal(run.status.code, 130, run.stderr);
+      assert.match(run.stderr, /^stopped by SIGINT after step 1 of 10; nothing was saved/m);
+      assert.doesNotMatch(run.stderr, /held-out loss/); // the scoring was abandoned, not finished
+    },
+  });
+}
 
 Deno.test({
   name:

@@ -33,7 +33,7 @@ import {
   type SampleWatch,
   Tokenizer,
 } from "../microgpt.ts";
-import { attentionReport } from "./attention.ts";
+import { ATTENTION_POSITIONS, attentionReport } from "./attention.ts";
 import {
   type Checkpoint,
   fingerprint,
@@ -53,7 +53,7 @@ import { CliError, shown, usageError } from "./messages.ts";
 import { Output, StepPrinter } from "./output.ts";
 import { checkReportPath, heldOutPoint, ReportFile } from "./report_file.ts";
 import { loadFor, resumeCommand, resumeFor } from "./resume.ts";
-import { checkSavePath, type Guarded, saveText, trainingText } from "./safe_save.ts";
+import { checkSavePath, type Guarded, replaces, saveText, trainingText } from "./safe_save.ts";
 import type { SignalWatch } from "./signals.ts";
 import { checkTracePath, RunTrace } from "./trace_file.ts";
 
@@ -65,6 +65,8 @@ export async function run(
   io: Output = new Output(),
   watch?: SignalWatch,
 ): Promise<number> {
+  // A signal (once training has begun) means: do not wait for a reader that takes nothing.
+  if (watch !== undefined) io.stopWaitingWhen(() => watch.signal !== 0);
   const plan = await prepare(opts, engine);
   let state: RunState | undefined;
   try {
@@ -309,8 +311,15 @@ function checkGradient(plan: Plan, state: RunState, io: Output): number {
   return check.ok ? 0 : 1;
 }
 
-/** Writes the checkpoint of the run at `step` to --save's path. */
-function save(plan: Plan, state: RunState, step: number, watch?: SignalWatch): void {
+/** Writes the checkpoint of the run at `step` to --save's path; `unprinted` are the losses of
+ * the last step lines stdout's reader had not taken when a signal stopped the run. */
+function save(
+  plan: Plan,
+  state: RunState,
+  step: number,
+  watch?: SignalWatch,
+  unprinted: number[] = [],
+): void {
   const { cfg, tok, opts } = plan;
   const checkpoint: Checkpoint = {
     step,
@@ -321,6 +330,7 @@ function save(plan: Plan, state: RunState, step: number, watch?: SignalWatch): v
     numDocs: plan.allDocs.length,
     holdout: plan.holdout,
     prefix: plan.prefix,
+    unprinted,
   };
   saveText(
     plan.saveTo!,
@@ -336,10 +346,25 @@ interface Trained {
   losses: number[];
   done: number;
   stopped: boolean;
+  /** The step lines, and which of them stdout's reader may not have taken. */
+  printer: StepPrinter;
+  /** The checkpoints written so far. */
+  saves: Saves;
   /** Why the log was given up, if it was. */
   logFailure?: string;
   /** Why the final save failed, if it did. */
   saveError?: CliError;
+}
+
+/** The checkpoints of a run: the last one known to be whole at --save's path, and the failure of
+ * a periodic save being told (its repeats are not told again until a save works). */
+interface Saves {
+  /** The step of the last checkpoint known whole at --save's path, if any. */
+  good?: number;
+  /** The failure told last. */
+  failing?: string;
+  /** Periodic saves that failed since the last one that worked. */
+  failed: number;
 }
 
 /** The training loop, with the instruments listening to each step. */
@@ -349,44 +374,113 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
   const split = state.docs.length - plan.holdout;
   const heldOut = new HeldOut(state.docs.slice(split), cfg.numSteps);
   const log = plan.logFile === undefined ? undefined : new LossLog(plan.logFile, opts.log!, from);
-  const trained: Trained = { losses: [], done: from, stopped: false };
-  watch?.arm(); // from here, a first signal finishes the step and saves
   const printer = new StepPrinter(io, cfg.numSteps, from);
+  const trained: Trained = {
+    losses: [],
+    done: from,
+    stopped: false,
+    printer,
+    saves: initialSaves(plan),
+  };
+  const stopped = () => watch !== undefined && watch.signal !== 0;
+  watch?.arm(); // from here, a first signal finishes the step and saves
+  // The lines a stopped run could not write come first, so that the two runs' stdout is one.
+  const unprinted = plan.resumed?.checkpoint?.unprinted ?? [];
+  if (!io.terminal) {
+    unprinted.forEach((loss, i) => printer.show(from - unprinted.length + i, loss, false));
+  }
+  if (stopped()) trained.stopped = true;
   try {
-    const train = (onStep: StepHook) =>
-      trainer.train(state.docs.slice(0, split), tok, onStep, from, state.trace?.watch);
-    train((step, loss) => {
-      trained.done = step + 1;
-      trained.losses.push(loss);
-      state.trace?.step(step, loss);
-      if (!Number.isFinite(loss)) throw lossError(plan, state, step, loss);
-      printer.show(step, loss, heldOut.due(step));
-      let heldOutLoss: number | undefined;
-      if (heldOut.due(step)) {
-        const scored = heldOut.score(trainer, tok, cfg, step, trained.losses, from);
-        heldOutLoss = scored.loss;
-        printer.breakLine();
-        io.err(scored.line);
-      }
-      log?.row(step, loss, cfg.learningRate * (1 - step / cfg.numSteps), heldOutLoss);
-      const point = heldOutLoss === undefined
-        ? undefined
-        : heldOutPoint(step, { loss: heldOutLoss }, heldOut.docs.length);
-      state.report?.step(step, loss, point);
-      const every = opts.saveEvery;
-      if (every !== undefined && trained.done % every === 0 && trained.done < cfg.numSteps) {
-        save(plan, state, trained.done, watch);
-      }
-      if (watch !== undefined && watch.signal !== 0) {
-        trained.stopped = true;
-        return false;
-      }
-    });
+    if (!trained.stopped) {
+      const train = (onStep: StepHook) =>
+        trainer.train(state.docs.slice(0, split), tok, onStep, from, state.trace?.watch);
+      train((step, loss) => {
+        trained.done = step + 1;
+        trained.losses.push(loss);
+        state.trace?.step(step, loss);
+        if (!Number.isFinite(loss)) throw lossError(plan, state, step, loss);
+        printer.show(step, loss, heldOut.due(step));
+        let heldOutLoss: number | undefined;
+        if (heldOut.due(step)) {
+          // A signal abandons the scoring: the run stops after this step all the same.
+          const scored = heldOut.score(trainer, tok, cfg, step, trained.losses, from, stopped);
+          heldOutLoss = scored?.loss;
+          if (scored !== undefined) {
+            printer.breakLine();
+            io.err(scored.line);
+          }
+        }
+        log?.row(step, loss, cfg.learningRate * (1 - step / cfg.numSteps), heldOutLoss);
+        const point = heldOutLoss === undefined
+          ? undefined
+          : heldOutPoint(step, { loss: heldOutLoss }, heldOut.docs.length);
+        state.report?.step(step, loss, point);
+        const every = opts.saveEvery;
+        if (every !== undefined && trained.done % every === 0 && trained.done < cfg.numSteps) {
+          periodicSave(plan, state, trained, io, watch);
+        }
+        if (stopped()) {
+          trained.stopped = true;
+          return false;
+        }
+      });
+    }
   } finally {
     log?.close();
     trained.logFailure = log?.failure;
   }
   return trained;
+}
+
+/** The checkpoints a run starts with: the one it resumes, if the save writes over it. */
+function initialSaves(plan: Plan): Saves {
+  const { resumed, opts, saveTo } = plan;
+  const cp = resumed?.checkpoint;
+  const over = cp !== undefined && saveTo !== undefined &&
+    replaces(saveTo, { what: "the --resume file", path: opts.resume });
+  return { good: over ? cp.step : undefined, failed: 0 };
+}
+
+/** A --save-every checkpoint. One that fails (a full disk) does not stop training: stderr says so
+ * and names the last good checkpoint; the final save decides the exit code. */
+function periodicSave(
+  plan: Plan,
+  state: RunState,
+  trained: Trained,
+  io: Output,
+  watch?: SignalWatch,
+): void {
+  const saves = trained.saves;
+  try {
+    save(plan, state, trained.done, watch);
+  } catch (err) {
+    if (!(err instanceof CliError)) throw err;
+    saves.failed++;
+    if (saves.failing === err.message) return;
+    saves.failing = err.message;
+    trained.printer.breakLine();
+    io.err(
+      `warning: the checkpoint of step ${trained.done} was not saved (${err.message}); ` +
+        `training goes on; ${lastGood(plan, saves)}`,
+    );
+    return;
+  }
+  if (saves.failed > 0) {
+    trained.printer.breakLine();
+    io.err(
+      `note: the checkpoint of step ${trained.done} was saved in ${shown(plan.opts.save!)}, ` +
+        `after ${saves.failed} that failed`,
+    );
+  }
+  trained.saves = { good: trained.done, failed: 0 };
+}
+
+/** Where the last good checkpoint is, in words. */
+function lastGood(plan: Plan, saves: Saves): string {
+  const path = shown(plan.opts.save!);
+  return saves.good === undefined
+    ? `this run has no checkpoint in ${path} yet`
+    : `${path} still holds the checkpoint of step ${saves.good}`;
 }
 
 /** The line for a loss that is no longer a number, with its likeliest cause. */
@@ -420,75 +514,121 @@ function finish(
   watch?: SignalWatch,
 ): number | undefined {
   const { opts, cfg } = plan;
+  const signalled = () => watch !== undefined && watch.signal !== 0;
+  let unprinted = trained.stopped ? writtenOff(io, trained.printer) : [];
   if (plan.saveTo !== undefined) {
     try {
-      save(plan, state, trained.done, watch);
+      save(plan, state, trained.done, watch, unprinted);
+      // A signal during the save, with a reader that has not taken the last lines: the
+      // checkpoint carries them too.
+      if (!trained.stopped && signalled() && !io.terminal && !io.flush()) {
+        unprinted = writtenOff(io, trained.printer);
+        if (unprinted.length > 0) save(plan, state, trained.done, watch, unprinted);
+      }
+      trained.saves.good = trained.done;
     } catch (err) {
       if (!(err instanceof CliError)) throw err;
       trained.saveError = err;
     }
   }
-  if (watch !== undefined && watch.signal !== 0) trained.stopped = true; // during the save
+  if (signalled()) trained.stopped = true; // during the save
   if (!trained.stopped) return undefined;
   const reportError = state.report?.stopped();
   if (io.terminal) io.out("\n");
   const at = `stopped by ${watch!.name} after step ${trained.done} of ${cfg.numSteps}`;
+  const lines = unprinted.length === 1 ? "step line" : `${unprinted.length} step lines`;
   if (trained.saveError !== undefined) {
-    io.err(`error: ${trained.saveError.message}; ${at}, nothing saved`);
+    const good = trained.saves.good;
+    const resume = good === undefined
+      ? ", nothing saved"
+      : `; ${lastGood(plan, trained.saves)}; resume with: ` +
+        resumeCommand(plan.engine, opts, opts.save!);
+    io.err(`error: ${trained.saveError.message}; ${at}${resume}`);
   } else if (opts.save !== undefined) {
     const resume = resumeCommand(plan.engine, opts, opts.save);
-    io.err(`${at}; saved ${shown(opts.save)}; resume with: ${resume}`);
+    const behind = unprinted.length === 0
+      ? ""
+      : ` with the last ${lines}, which stdout's reader had not taken (the resume prints ` +
+        `${unprinted.length === 1 ? "it" : "them"} first)`;
+    io.err(`${at}; saved ${shown(opts.save)}${behind}; resume with: ${resume}`);
   } else {
+    const behind = unprinted.length === 0
+      ? ""
+      : `; the last ${lines}, which stdout's reader had not taken, ` +
+        `${unprinted.length === 1 ? "was" : "were"} not written`;
     io.err(
       `${at}; nothing was saved: to keep progress next time, add --save PATH ` +
-        `(and --save-every N), then continue with --resume PATH`,
+        `(and --save-every N), then continue with --resume PATH${behind}`,
     );
   }
   if (reportError !== undefined) io.err(reportError);
   return watch!.exitCode;
 }
 
+/** After a signal, the losses of the step lines stdout's reader has not taken: a slow reader gets
+ * a moment to take them, then stdout is halted (a stopped run's checkpoint carries them). */
+function writtenOff(io: Output, printer: StepPrinter): number[] {
+  if (io.terminal) return [];
+  io.flush();
+  return printer.unprinted(io.halt());
+}
+
 /** The sampling loop, with `--explain` and `--attention` watching the first sample. Returns
- * false if a signal stopped it before the last sample. */
+ * false if a signal stopped it before the last sample was printed: between two samples, or in
+ * the middle of one (a long one, at a large block size), which is then dropped. */
 function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch): boolean {
   const { cfg, tok, opts, prefix } = plan;
   const { trainer } = state;
+  const stopped = () => watch !== undefined && watch.signal !== 0;
   // Inference: may the model babble back to us.
   io.out("\n--- inference (new, hallucinated names) ---\n");
-  const attention: number[][][][] = []; // [layer][head][position] → weights over positions
+  // [layer][head][position] → weights over positions, for the positions a map draws
+  const attention: number[][][][] = [];
+  let positions = 0;
   let sampledAll = true;
   const onDraw = (i: number) => (draw: Draw) => {
+    if (stopped()) throw new Interrupted();
     if (!draw.probs.every(Number.isFinite)) throw drawError(draw, cfg, trainer);
     state.trace?.draw(draw);
     if (opts.explain && i === 0) io.out(explainLine(draw, tok));
   };
-  trainer.generate(tok, state.rng, prefix, (i, name) => {
-    state.trace?.sample(i, name);
-    state.report?.sampled(i, name);
-    io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
-    if (i === 0 && opts.attention) {
-      io.out(attentionReport(["<s>", ...name], attention)); // the name holds the prefix
-    }
-    if (watch !== undefined && watch.signal !== 0) {
-      sampledAll = i + 1 === cfg.numSamples;
-      return false;
-    }
-  }, (i) => {
-    if (opts.explain && i === 0) io.out(explainHeader(cfg.temperature));
-    const eyes: SampleWatch = {
-      onDraw: onDraw(i),
-      onAttention: opts.attention && i === 0
-        ? (pos, li, h, w) => {
-          ((attention[li] ??= [])[h] ??= [])[pos] = w;
-        }
-        : undefined,
-    };
-    return state.report?.watchFor(i, eyes) ?? eyes;
-  });
+  try {
+    trainer.generate(tok, state.rng, prefix, (i, name) => {
+      state.trace?.sample(i, name);
+      state.report?.sampled(i, name);
+      io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
+      if (i === 0 && opts.attention) {
+        // the name holds the prefix
+        io.out(attentionReport(["<s>", ...name], attention, { positions, stop: stopped }));
+      }
+      if (stopped()) {
+        sampledAll = i + 1 === cfg.numSamples;
+        return false;
+      }
+    }, (i) => {
+      if (opts.explain && i === 0) io.out(explainHeader(cfg.temperature));
+      const eyes: SampleWatch = {
+        onDraw: onDraw(i),
+        onAttention: opts.attention && i === 0
+          ? (pos, li, h, w) => {
+            positions = Math.max(positions, pos + 1);
+            if (pos < ATTENTION_POSITIONS) ((attention[li] ??= [])[h] ??= [])[pos] = w;
+          }
+          : undefined,
+      };
+      return state.report?.watchFor(i, eyes) ?? eyes;
+    });
+  } catch (err) {
+    if (!(err instanceof Interrupted)) throw err;
+    sampledAll = false;
+  }
   const reportError = sampledAll ? undefined : state.report?.stopped();
   if (reportError !== undefined) io.err(reportError);
   return sampledAll;
 }
+
+/** Thrown from inside a sample when a signal stops the run. */
+class Interrupted extends Error {}
 
 /** The line for a draw whose probabilities are not numbers: the temperature, or the weights. */
 function drawError(draw: Draw, cfg: Config, trainer: Trainer): CliError {
@@ -511,6 +651,7 @@ function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): nu
   if (trained.losses.length > 0) io.err(lossSummary(trained.losses, tok.vocabSize));
   const written = state.report?.finish();
   if (written !== undefined) io.err(written);
+  io.flush(); // whether stdout failed is known once all of it was tried
   const problems: string[] = [];
   if (io.failure !== undefined) problems.push(`could not write to stdout (${io.failure})`);
   if (trained.logFailure !== undefined) problems.push(trained.logFailure);
@@ -521,6 +662,12 @@ function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): nu
     const saved = plan.saveTo !== undefined ? `; ${shown(opts.save!)} was saved` : "";
     io.err(`error: ${problems.join("; ")}; training went on to the end${saved}`);
   } else if (problems.length > 0) io.err(`error: ${problems.join("; ")}`);
-  if (saveError !== undefined) io.err(`error: ${saveError.message}`);
+  if (saveError !== undefined) {
+    const good = trained.saves.good === undefined
+      ? ""
+      : `; ${lastGood(plan, trained.saves)}; resume with: ` +
+        resumeCommand(plan.engine, opts, opts.save!);
+    io.err(`error: ${saveError.message}${good}`);
+  }
   return problems.length > 0 || saveError !== undefined ? 1 : 0;
 }
