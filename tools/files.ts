@@ -202,11 +202,14 @@ export function readDocs(input: string | undefined): string[] {
   return docs;
 }
 
+/** The flags that name a file to write. */
+const WRITTEN = new Set(["--save", "--log", "--trace", "--report"]);
+
 /** Refuses a path argument that cannot name what the user meant: "-" (a file to write cannot
  * be standard output), or one whose bytes were not UTF-8 (Deno hands them over as U+FFFD, so
  * the name would silently change). */
 export function checkPathArgument(path: string, flag: string): void {
-  if (path === "-" && (flag === "--save" || flag === "--log")) {
+  if (path === "-" && WRITTEN.has(flag)) {
     throw usageError(`${flag} writes a file: name one (./- for a file called "-")`);
   }
   if (path.includes("\ufffd")) {

@@ -7,8 +7,7 @@
 import { type Config, padInt, type Tokenizer } from "../microgpt.ts";
 import type { Trainer } from "./engine.ts";
 import { fileError } from "./files.ts";
-import { CliError, shown } from "./messages.ts";
-import { checkWritePath, type Guarded } from "./safe_save.ts";
+import { checkWritePath, claimFile, type Guarded, type Purpose } from "./safe_save.ts";
 
 const encoder = new TextEncoder();
 
@@ -123,45 +122,20 @@ function concat(chunks: Uint8Array[]): Uint8Array {
   return all;
 }
 
+/** What --log's messages call the log. */
+const LOG_PURPOSE: Purpose = { flag: "--log", action: "write the log", doing: "writing" };
+
 /** Checks, before anything is printed, that the log can be written where asked: the same checks
  * as a save's (links, /proc, FIFOs, devices, a missing directory, the files it must never
  * replace). Returns where it writes (a link's target). */
 export function checkLogPath(path: string, keep: Guarded[]): string {
-  return checkWritePath(path, { flag: "--log", action: "write the log", doing: "writing" }, keep);
+  return checkWritePath(path, LOG_PURPOSE, keep);
 }
 
-/** Opens the log at `target` for this run alone, before anything is printed: an exclusive lock on
- * the file (flock), which a second run asking for the same log finds taken, and is refused. The
- * system releases it when the process ends, however it ends: a killed run leaves no stale claim.
- * Nothing is truncated until the claim is held. Returns the file, and a warning if the file
- * system cannot lock (the log is written all the same). */
+/** Opens the log at `target` for this run alone, before anything is printed (see
+ * {@linkcode claimFile}): a second run asking for the same log is refused. */
 export function claimLog(target: string, path: string): { file: Deno.FsFile; warning?: string } {
-  let file: Deno.FsFile;
-  try {
-    file = Deno.openSync(target, { read: true, write: true, create: true });
-  } catch (err) {
-    throw fileError("write the log", path, err);
-  }
-  let claimed: boolean;
-  try {
-    claimed = file.tryLockSync(true);
-  } catch (err) {
-    const why = fileError("lock", path, err).message.replace(/^cannot lock [^:]*: /, "");
-    return {
-      file,
-      warning: `warning: cannot lock the log ${shown(path)} (${why}): a second run writing ` +
-        `it at the same time would not be stopped`,
-    };
-  }
-  if (!claimed) {
-    file.close();
-    throw new CliError(
-      `cannot write the log ${shown(path)}: another run is writing it (it holds the file's ` +
-        `lock); choose another --log, or wait for that run to end`,
-      1,
-    );
-  }
-  return { file };
+  return claimFile(target, path, LOG_PURPOSE);
 }
 
 /** `--holdout N`: the last N documents after the shuffle, never trained on, scored ten times in

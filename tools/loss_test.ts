@@ -181,7 +181,7 @@ Deno.test({
 for (const [name, script] of ENGINES) {
   Deno.test({
     name:
-      `cli: --log and --save refuse alike, before the header: /proc, devices, FIFOs, dangling links (${name})`,
+      `cli: --log, --save, --trace and --report refuse alike, before the header: /proc, devices, FIFOs, dangling links (${name})`,
     ignore: !CLI,
     fn: async () => {
       const dir = `${tmp}/guard-${name}`;
@@ -203,7 +203,13 @@ for (const [name, script] of ENGINES) {
         [`${dir}/fifo`, /: it is a FIFO, not a regular file$/],
         [dir, /: it is a directory$/],
       ];
-      for (const [flag, action] of [["--log", "write the log"], ["--save", "save to"]]) {
+      const writers = [
+        ["--log", "write the log"],
+        ["--save", "save to"],
+        ["--trace", "write the trace"],
+        ["--report", "save to"],
+      ];
+      for (const [flag, action] of writers) {
         for (const [path, why] of cases) {
           const reason = new RegExp(
             `^error: cannot ${action} ${path.replace(/[.]/g, "\\.")}${why.source}`,

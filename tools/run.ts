@@ -53,9 +53,16 @@ import { CliError, shown, usageError } from "./messages.ts";
 import { Output, StepPrinter } from "./output.ts";
 import { checkReportPath, heldOutPoint, ReportFile } from "./report_file.ts";
 import { loadFor, resumeCommand, resumeFor } from "./resume.ts";
-import { checkSavePath, type Guarded, replaces, saveText, trainingText } from "./safe_save.ts";
+import {
+  checkSavePath,
+  claimFile,
+  type Guarded,
+  replaces,
+  saveText,
+  trainingText,
+} from "./safe_save.ts";
 import type { SignalWatch } from "./signals.ts";
-import { checkTracePath, RunTrace } from "./trace_file.ts";
+import { checkTracePath, RunTrace, TRACE_PURPOSE } from "./trace_file.ts";
 
 /** Trains and samples as the options say with `engine`, printing what microgpt.py prints on
  * stdout and everything else on stderr. Returns the exit code. */
@@ -113,6 +120,8 @@ export interface Plan {
   textSha256: string;
   /** The --log file, opened and claimed for this run. */
   logFile?: Deno.FsFile;
+  /** The --trace file, opened and claimed for this run. */
+  traceFile?: Deno.FsFile;
   /** Lines for stderr before the header (a checkpoint without a checksum, a log not locked). */
   warnings: string[];
 }
@@ -136,7 +145,7 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
       `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
     );
   }
-  const { saveTo, logTo, reportTo } = checkOutputFiles(opts);
+  const { saveTo, logTo, traceTo, reportTo } = checkOutputFiles(opts);
   checkSize(engine, cfg, tok.vocabSize, allDocs);
   checkPrefix(prefix, tok, cfg.blockSize);
   const late = opts.traceDetail.find((k) => k > cfg.numSteps);
@@ -151,9 +160,12 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
         `it cannot be detected; the next save adds one`,
     );
   }
-  // Last, once nothing else can refuse the run: the log is claimed (and created) for this run.
+  // Last, once nothing else can refuse the run: the log and the trace are claimed (and created)
+  // for this run.
   const claim = logTo === undefined ? undefined : claimLog(logTo, opts.log!);
   if (claim?.warning !== undefined) warnings.push(claim.warning);
+  const traced = traceTo === undefined ? undefined : claimFile(traceTo, opts.trace!, TRACE_PURPOSE);
+  if (traced?.warning !== undefined) warnings.push(traced.warning);
   return {
     opts,
     engine,
@@ -168,6 +180,7 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     reportTo,
     textSha256,
     logFile: claim?.file,
+    traceFile: traced?.file,
     warnings,
   };
 }
@@ -175,7 +188,9 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
 /** Checks the files a run writes (--save, --log, --trace, --report) against what they must never
  * replace: the training text, and each other. Returns where the save, the log and the report
  * write. */
-function checkOutputFiles(opts: Options): { saveTo?: string; logTo?: string; reportTo?: string } {
+function checkOutputFiles(
+  opts: Options,
+): { saveTo?: string; logTo?: string; traceTo?: string; reportTo?: string } {
   const text = trainingText(opts.input);
   const logFile: Guarded[] = opts.log === undefined
     ? []
@@ -196,13 +211,13 @@ function checkOutputFiles(opts: Options): { saveTo?: string; logTo?: string; rep
   const logTo = opts.log === undefined
     ? undefined
     : checkLogPath(opts.log, [...files, ...traceFile, ...reportFile]);
-  if (opts.trace !== undefined) {
-    checkTracePath(opts.trace, [...files, ...logFile, ...reportFile], opts.resume !== undefined);
-  }
+  const traceTo = opts.trace === undefined
+    ? undefined
+    : checkTracePath(opts.trace, [...files, ...logFile, ...reportFile], opts.resume !== undefined);
   const reportTo = opts.report === undefined
     ? undefined
     : checkReportPath(opts.report, [...files, ...logFile, ...traceFile]);
-  return { saveTo, logTo, reportTo };
+  return { saveTo, logTo, traceTo, reportTo };
 }
 
 /** A run under way: its generator, its documents in training order, the model. */
@@ -274,7 +289,7 @@ function begin(plan: Plan, io: Output, watch?: SignalWatch): RunState {
 function startTrace(plan: Plan, docs: string[], trainer: Trainer, from: number) {
   const { opts, cfg, tok } = plan;
   if (opts.trace === undefined) return undefined;
-  const trace = new RunTrace(opts.trace, opts.traceDetail);
+  const trace = new RunTrace(opts.trace, opts.traceDetail, plan.traceFile!);
   const trainDocs = docs.slice(0, docs.length - plan.holdout);
   const weights = trainer.weights(); // as the engine holds them
   trace.open({

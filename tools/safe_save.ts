@@ -204,6 +204,46 @@ export function checkWritePath(path: string, purpose: Purpose, keep: Guarded[]):
   return target;
 }
 
+/** Opens `target` (a file a run writes as it goes: a log, a trace) for this run alone, before
+ * anything is printed: an exclusive lock on the file (flock), which a second run asking for the
+ * same file finds taken, and is refused. The system releases it when the process ends, however
+ * it ends: a killed run leaves no stale claim. Nothing is truncated (the caller truncates once the
+ * claim is held). Returns the file, and a warning if the file system cannot lock (the file is
+ * written all the same). `path` names it in messages. */
+export function claimFile(
+  target: string,
+  path: string,
+  purpose: Purpose,
+): { file: Deno.FsFile; warning?: string } {
+  const what = purpose.action.replace(/^write /, "");
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(target, { read: true, write: true, create: true });
+  } catch (err) {
+    throw fileError(purpose.action, path, err);
+  }
+  let claimed: boolean;
+  try {
+    claimed = file.tryLockSync(true);
+  } catch (err) {
+    const why = fileError("lock", path, err).message.replace(/^cannot lock [^:]*: /, "");
+    return {
+      file,
+      warning: `warning: cannot lock ${what} ${shown(path)} (${why}): a second run writing ` +
+        `it at the same time would not be stopped`,
+    };
+  }
+  if (!claimed) {
+    file.close();
+    throw new CliError(
+      `cannot ${purpose.action} ${shown(path)}: another run is writing it (it holds the file's ` +
+        `lock); choose another ${purpose.flag}, or wait for that run to end`,
+      1,
+    );
+  }
+  return { file };
+}
+
 /** A new, empty temporary file beside `dir`'s files: an unpredictable name, created only if
  * nothing (not even a dangling link) has that name, so it can never be someone else's file. */
 function createTemp(

@@ -27,9 +27,9 @@
 
 import type { Config, Draw, Tokenizer } from "../microgpt.ts";
 import { matrixShapes } from "./engine.ts";
-import { checkPathArgument, fileError } from "./files.ts";
-import { CliError, shown, usageError } from "./messages.ts";
-import { type Guarded, replaces } from "./safe_save.ts";
+import { fileError } from "./files.ts";
+import { CliError, shown } from "./messages.ts";
+import { checkWritePath, type Guarded, type Purpose } from "./safe_save.ts";
 import { TRACE_FORMAT, TraceWriter, type TrainWatch } from "./trace.ts";
 
 const encoder = new TextEncoder();
@@ -81,45 +81,30 @@ function isTraceOrEmpty(path: string): boolean {
   }
 }
 
-/** Checks, before the run, that `path` can take the trace and replaces nothing that matters:
- * not a directory, a device or a file that is not a trace, nor any of `keep`. A resumed run
- * (`resuming`) needs the trace its first run wrote. */
-export function checkTracePath(path: string, keep: Guarded[], resuming: boolean): void {
-  if (path === "-") throw usageError(`--trace writes a file: name one (./- for a file called "-")`);
-  checkPathArgument(path, "--trace");
-  for (const name of ["read", "write"] as const) {
-    if (Deno.permissions.querySync({ name, path }).state !== "granted") {
-      throw new CliError(
-        `writing ${shown(path)} (--trace) needs read and write permission: ` +
-          `add --allow-read --allow-write`,
-        1,
-      );
-    }
-  }
-  let info: Deno.FileInfo | undefined;
+/** What --trace's messages call the trace. */
+export const TRACE_PURPOSE: Purpose = {
+  flag: "--trace",
+  action: "write the trace",
+  doing: "writing",
+};
+
+/** Checks, before the run, that `path` can take the trace: every check a save and a log get
+ * (links, /proc, FIFOs, devices, a missing directory, the files in `keep` it must never
+ * replace), and then that it replaces no file but a trace. A resumed run (`resuming`) needs the
+ * trace its first run wrote. Returns where it writes (a link's target). */
+export function checkTracePath(path: string, keep: Guarded[], resuming: boolean): string {
+  const target = checkWritePath(path, TRACE_PURPOSE, keep);
+  let exists = true;
   try {
-    info = Deno.statSync(path);
-  } catch (err) {
-    if (!(err instanceof Deno.errors.NotFound)) throw fileError("write the trace", path, err);
+    Deno.statSync(target);
+  } catch {
+    exists = false;
   }
-  if (info?.isDirectory) {
-    throw new CliError(`cannot write the trace ${shown(path)}: it is a directory`, 1);
-  }
-  if (info !== undefined && !info.isFile) {
-    throw new CliError(`cannot write the trace ${shown(path)}: not a regular file`, 1);
-  }
-  for (const other of keep) {
-    if (replaces(path, other)) {
-      throw new CliError(
-        `--trace ${shown(path)} would replace ${other.what}; choose another path`,
-        1,
-      );
-    }
-  }
-  if (info !== undefined && !isTraceOrEmpty(path)) {
+  if (exists && !isTraceOrEmpty(target)) {
     throw new CliError(`--trace ${shown(path)} exists and is not a trace: not replacing it`, 1);
   }
-  if (info === undefined && resuming) throw notContinued(path, "does not exist");
+  if (!exists && resuming) throw notContinued(path, "does not exist");
+  return target;
 }
 
 /** Why a resumed run cannot continue a trace. */
@@ -214,9 +199,11 @@ export class RunTrace {
   #drawn: number[] = [];
   #probs: number[] = [];
 
-  /** A trace to `path` (checked with {@linkcode checkTracePath}), detailed at `detail`. */
-  constructor(readonly path: string, detail: readonly number[]) {
+  /** A trace into `file` (`path` checked with {@linkcode checkTracePath} and the file claimed with
+   * claimFile), detailed at `detail`. */
+  constructor(readonly path: string, detail: readonly number[], file: Deno.FsFile) {
     this.detail = detail;
+    this.#file = file;
     this.#writer = new TraceWriter((line) => this.#write(line), detail);
   }
 
@@ -261,7 +248,8 @@ export class RunTrace {
       text = keptForResume(this.path, old, lines[0], start.engine, start.from, shapes.length);
     }
     try {
-      this.#file = Deno.openSync(this.path, { write: true, create: true, truncate: true });
+      this.#file!.truncateSync(0); // only now: the claim is held, and the old text read
+      this.#file!.seekSync(0, Deno.SeekMode.Start);
     } catch (err) {
       throw fileError("write the trace", this.path, err);
     }

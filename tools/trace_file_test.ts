@@ -10,8 +10,10 @@ import {
   file,
   interrupted,
   refused,
+  refusedBy,
   runScript,
   SCRIPT,
+  stalled,
   stepLines,
   tmp,
 } from "./testing.ts";
@@ -252,5 +254,39 @@ Deno.test({
     const resumed = await runScript(FAST, command, ["--allow-read", "--allow-write"]);
     assert.equal(resumed.code, 0, resumed.stderr);
     assert.equal(Deno.readTextFileSync(path), whole.trace);
+  },
+});
+
+Deno.test({
+  name:
+    "cli: a --trace belongs to one run, as a --log does: a second is refused, a killed one frees it",
+  ignore: !CLI,
+  fn: async () => {
+    const trace = `${tmp}/one-run.jsonl`;
+    const rw = ["--allow-read", "--allow-write"];
+    // Run A holds the trace mid-training: its stdout is not read, so it waits there.
+    const a = new Deno.Command(Deno.execPath(), {
+      args: ["run", ...rw, FAST, "--steps", "6000", "--trace", trace],
+      stdout: "piped",
+      stderr: "null",
+    }).spawn();
+    await stalled(a.pid, trace);
+    const written = Deno.readTextFileSync(trace);
+    for (const script of [FAST, SCRIPT]) {
+      await refusedBy(
+        script,
+        ["--steps", "5", "--trace", trace],
+        1,
+        /^error: cannot write the trace .*one-run\.jsonl: another run is writing it .*choose another --trace, or wait for that run to end$/,
+      );
+    }
+    assert(Deno.readTextFileSync(trace).startsWith(written)); // nothing of theirs got in
+    a.kill("SIGKILL");
+    await a.status;
+    await a.stdout.cancel();
+    const b = await runScript(FAST, ["--steps", "3", "--samples", "0", "--trace", trace], rw);
+    assert.equal(b.code, 0, b.stderr);
+    const kinds = Deno.readTextFileSync(trace).trimEnd().split("\n").map((l) => JSON.parse(l).kind);
+    assert.equal(kinds.filter((k) => k === "step").length, 3); // a new trace, whole
   },
 });
