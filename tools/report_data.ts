@@ -14,35 +14,10 @@
  * @module
  */
 
-/** The run's settings: microgpt.py's constants. microgpt.ts's `Config` fits as it is. */
-export interface ReportSettings {
-  /** n_layer. */
-  nLayer: number;
-  /** n_embd. */
-  nEmbd: number;
-  /** block_size. */
-  blockSize: number;
-  /** n_head. */
-  nHead: number;
-  /** The deviation of the initial weights (microgpt.py's `std=0.08`). */
-  initStd: number;
-  /** learning_rate (the peak; it decays linearly towards 0). */
-  learningRate: number;
-  /** beta1. */
-  beta1: number;
-  /** beta2. */
-  beta2: number;
-  /** eps_adam. */
-  epsAdam: number;
-  /** num_steps. */
-  numSteps: number;
-  /** temperature. */
-  temperature: number;
-  /** How many samples are drawn. */
-  numSamples: number;
-  /** The seed of `random.seed`. */
-  seed: bigint | number | string;
-}
+import type { Config } from "../microgpt.ts";
+
+/** The run's settings: microgpt.py's constants (microgpt.ts's `Config`). */
+export type ReportSettings = Config;
 
 /** One weight matrix: its name, rows and columns (microgpt.ts's `matrixShapes` lists them). */
 export type MatrixShape = readonly [name: string, rows: number, cols: number];

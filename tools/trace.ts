@@ -35,6 +35,7 @@
  */
 
 import { createHash } from "node:crypto";
+import type { Config } from "../microgpt.ts";
 
 /** The `format` field of every trace's header. */
 export const TRACE_FORMAT = "microgpt trace";
@@ -42,36 +43,8 @@ export const TRACE_FORMAT = "microgpt trace";
 /** The version of the format this module writes (and trace_diff.ts reads). */
 export const TRACE_VERSION = 1;
 
-/** The settings a trace's header records: microgpt.py's constants, under this project's names.
- * microgpt.ts's `Config` has this shape. */
-export interface TraceSettings {
-  /** n_layer. */
-  nLayer: number;
-  /** n_embd. */
-  nEmbd: number;
-  /** block_size. */
-  blockSize: number;
-  /** n_head. */
-  nHead: number;
-  /** The standard deviation of the initial weights (microgpt.py's `matrix` default, 0.08). */
-  initStd: number;
-  /** learning_rate. */
-  learningRate: number;
-  /** beta1. */
-  beta1: number;
-  /** beta2. */
-  beta2: number;
-  /** eps_adam. */
-  epsAdam: number;
-  /** num_steps: the steps the learning rate decays over. */
-  numSteps: number;
-  /** The sampling temperature. */
-  temperature: number;
-  /** How many samples are drawn after training. */
-  numSamples: number;
-  /** The seed of the random generator. */
-  seed: bigint | number;
-}
+/** The settings a trace's header records: microgpt.py's constants (microgpt.ts's `Config`). */
+export type TraceSettings = Config;
 
 /** What the header says about a run besides its settings. */
 export interface TraceHeader {
