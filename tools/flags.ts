@@ -29,6 +29,10 @@ Options (default in brackets):
   --n-layer N         transformer blocks, integer >= 1 [1]
   --block-size N      context length in tokens, integer >= 1; longer documents are cut [16]
   --lr X              peak learning rate, > 0; decays linearly towards 0 [0.01]
+  --beta1 X           Adam's decay of the gradient's running mean, 0 <= X < 1 [0.85]
+  --beta2 X           Adam's decay of the squared gradient's running mean, 0 <= X < 1 [0.99]
+  --eps-adam X        Adam's epsilon, added to the denominator, > 0 [1e-8]
+  --init-std X        deviation of the Gaussian that draws the initial weights, >= 0 [0.08]
   --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
   --samples N         names to invent after training, integer >= 0 [20]
   --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
@@ -135,6 +139,10 @@ const VALUE_FLAGS = [
   "n-layer",
   "block-size",
   "lr",
+  "beta1",
+  "beta2",
+  "eps-adam",
+  "init-std",
   "temperature",
   "samples",
   "prefix",
@@ -166,6 +174,7 @@ const ALIASES: Record<string, string> = {
   data: "input",
   checkpoint: "resume",
   continue: "resume",
+  std: "init-std",
 };
 
 /** " (did you mean --x?)" for an unknown flag name, or "". */
@@ -320,6 +329,7 @@ function readSettings(values: Values, cfg: Config): void {
   }
   const lr = text("lr");
   if (lr !== undefined) cfg.learningRate = real("lr", lr, false);
+  readAdam(values, cfg);
   const temperature = text("temperature");
   if (temperature !== undefined) {
     cfg.temperature = real("temperature", temperature, true);
@@ -331,6 +341,22 @@ function readSettings(values: Values, cfg: Config): void {
       );
     }
   }
+}
+
+/** Adam's constants and the initial weights' deviation, microgpt.py's other constants. */
+function readAdam(values: Values, cfg: Config): void {
+  for (const [name, key] of [["beta1", "beta1"], ["beta2", "beta2"]] as const) {
+    const text = textOf(values, name);
+    if (text === undefined) continue;
+    const beta = real(name, text, true);
+    // 1 would divide by zero in the bias correction, 1 − β^t.
+    if (beta >= 1) throw usageError(`--${name} must be below 1, not ${text}`);
+    cfg[key] = beta;
+  }
+  const eps = textOf(values, "eps-adam");
+  if (eps !== undefined) cfg.epsAdam = real("eps-adam", eps, false);
+  const std = textOf(values, "init-std");
+  if (std !== undefined) cfg.initStd = real("init-std", std, true);
 }
 
 /** The tools' flags: files, the instruments, the prefix. */

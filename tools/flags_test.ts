@@ -120,3 +120,37 @@ Deno.test("the porting flags: --trace PATH, --trace-detail K,…, --gradcheck, a
     assert(help.includes(flag), `--help lacks ${flag}`);
   }
 });
+
+Deno.test({
+  name: "cli: Adam's betas and eps and the initial deviation are flags, checked like the others",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(["--beta1", "1"], 2, /--beta1 must be below 1, not 1$/);
+    await refused(["--beta2", "1.5"], 2, /--beta2 must be below 1, not 1\.5$/);
+    await refused(["--beta1=-0.1"], 2, /--beta1 must be >= 0, not -0\.1/);
+    await refused(["--eps-adam", "0"], 2, /--eps-adam must be > 0, not 0/);
+    await refused(["--init-std", "-1"], 2, /--init-std must be >= 0, not -1/);
+    await refused(["--init-std", "wide"], 2, /--init-std must be a finite number, not "wide"/);
+    await refused(
+      ["--eps_adam", "1e-9"],
+      2,
+      /unknown option --eps_adam; did you mean --eps-adam\?/,
+    );
+    await refused(["--std", "0.1"], 2, /unknown option --std; did you mean --init-std\?/);
+    // microgpt.py's values, given, change nothing; any other value changes the run.
+    const base = await cli(["--steps", "20", "--samples", "3"], []);
+    const given = await cli([
+      ...["--steps", "20", "--samples", "3", "--beta1", "0.85", "--beta2", "0.99"],
+      ...["--eps-adam", "1e-8", "--init-std", "0.08"],
+    ], []);
+    assert.equal(given.stdout, base.stdout);
+    for (const [flag, value] of [["--beta1", "0.9"], ["--beta2", "0.95"], ["--init-std", "0.02"]]) {
+      const r = await cli(["--steps", "20", "--samples", "3", flag, value], []);
+      assert.equal(r.code, 0, r.stderr);
+      assert.notEqual(r.stdout, base.stdout, `${flag} ${value} changed nothing`);
+    }
+    // eps matters once it is not negligible beside sqrt(v): a large one slows every update.
+    const eps = await cli(["--steps", "20", "--samples", "3", "--eps-adam", "1"], []);
+    assert.notEqual(eps.stdout, base.stdout);
+  },
+});

@@ -31,6 +31,10 @@ export async function resumeFor(saved: SavedModel, opts: Options, docs: string[]
     ["block-size", "blockSize"],
     ["steps", "numSteps"],
     ["lr", "learningRate"],
+    ["beta1", "beta1"],
+    ["beta2", "beta2"],
+    ["eps-adam", "epsAdam"],
+    ["init-std", "initStd"],
     ["seed", "seed"],
   ];
   const contradiction = (flag: string, given: unknown, has: unknown) =>

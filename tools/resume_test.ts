@@ -174,6 +174,56 @@ Deno.test({
 });
 
 Deno.test({
+  name: "cli: Adam's constants and the initial deviation are saved, and checked on --resume",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/adam.json`;
+    const args = ["--steps", "2600", "--samples", "3", "--beta1", "0.9", "--beta2", "0.95"];
+    const more = ["--eps-adam", "1e-6", "--init-std", "0.05"];
+    const full = await runScript(FAST, [...args, ...more]);
+    assert.equal(full.code, 0, full.stderr);
+    // Signalled while it waits on a full pipe, so that it stops in the middle.
+    const run = await interrupted(
+      FAST,
+      [...args, ...more, "--save", ckpt],
+      "SIGTERM",
+      (out) => out.includes("step "),
+      800,
+    );
+    assert.equal(run.status.code, 143, run.stderr);
+    const saved = JSON.parse(Deno.readTextFileSync(ckpt)).training;
+    assert.deepEqual(
+      [saved.beta1, saved.beta2, saved.eps_adam, saved.init_std],
+      [0.9, 0.95, 1e-6, 0.05],
+    );
+    assert(saved.step > 0 && saved.step < 2600, `stopped at ${saved.step}`);
+    // Resumed without the flags, the run goes on with the file's values, as if never stopped.
+    const resumed = await runScript(FAST, ["--resume", ckpt], ["--allow-read"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    const step = saved.step;
+    assert.deepEqual(
+      [...stepLines(run.stdout).slice(0, step), ...stepLines(resumed.stdout)],
+      stepLines(full.stdout),
+    );
+    assert.equal(inference(resumed.stdout), inference(full.stdout));
+    for (
+      const [flag, value, has] of [
+        ["--beta1", "0.85", "0.9"],
+        ["--beta2", "0.99", "0.95"],
+        ["--eps-adam", "1e-8", "0.000001"],
+        ["--init-std", "0.08", "0.05"],
+      ]
+    ) {
+      const pattern = new RegExp(
+        `^error: ${flag} ${value} contradicts .*adam\\.json, which was trained with ${flag} ${has}`,
+      );
+      await refused(["--resume", ckpt, flag, value], 1, pattern);
+    }
+    assert.equal((await cli(["--resume", ckpt, "--beta1", "0.9", "--samples", "0"])).code, 0);
+  },
+});
+
+Deno.test({
   name: "cli: the printed resume command works for a path that starts with a dash",
   ignore: !CLI,
   fn: async () => {
