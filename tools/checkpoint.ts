@@ -49,6 +49,10 @@ export interface Checkpoint {
   /** The losses of the last steps whose lines stdout's reader had not taken when a signal
    * stopped the run, oldest first (a resumed run prints them first); usually none. */
   unprinted?: number[];
+  /** Whether the run trains on the text as one stream (--stream); absent means no. */
+  stream?: boolean;
+  /** The share of the text held out at its end (--holdout P%); absent means none. */
+  holdoutPercent?: number;
 }
 
 /** A saved model: its settings, vocabulary and weights, and where its run stood (version 2). */
@@ -108,6 +112,11 @@ export function modelToJSON(
     };
     if (c.unprinted !== undefined && c.unprinted.length > 0) {
       (saved.training as Record<string, unknown>).unprinted_losses = c.unprinted;
+    }
+    // Written only when set, so that a file without them reads as it always has.
+    if (c.stream === true) (saved.training as Record<string, unknown>).stream = true;
+    if (c.holdoutPercent !== undefined) {
+      (saved.training as Record<string, unknown>).holdout_percent = c.holdoutPercent;
     }
     saved.sampling = {
       temperature: cfg.temperature,
@@ -246,6 +255,7 @@ function readVocab(saved: Record<string, unknown>, config: Config): Tokenizer {
   if (!Array.isArray(vocab) || vocab.length === 0) {
     throw new Error(`"vocab" must be a non-empty list of characters, not ${describe(vocab)}`);
   }
+  const streamed = isRecord(saved.training) && saved.training.stream === true;
   const n = numParams(config, vocab.length + 1);
   if (n > MAX_PARAMS) {
     throw new Error(`its shape has ${n} parameters, too large: the limit is ${MAX_PARAMS}`);
@@ -254,7 +264,9 @@ function readVocab(saved: Record<string, unknown>, config: Config): Tokenizer {
     if (typeof ch !== "string" || [...ch].length !== 1) {
       throw new Error(`"vocab" entry ${describe(ch)} is not a single character`);
     }
-    if (isControl(ch)) {
+    // A line break is a character of a --stream run's text (and shown as such in its samples
+    // and pictures); no other control character is, and no other file may hold one.
+    if (isControl(ch) && !(ch === "\n" && streamed)) {
       throw new Error(`"vocab" holds the control character ${describe(ch)}`);
     }
   }
@@ -344,7 +356,24 @@ function readRunState(
   const m = moments("m");
   const checkpoint: Checkpoint = { step, m, v, random, textSha256: sha, numDocs, holdout, prefix };
   if ("unprinted_losses" in t) checkpoint.unprinted = readUnprinted(t.unprinted_losses, step);
+  readStreamAndShare(t, checkpoint);
   return checkpoint;
+}
+
+/** --stream and --holdout P%, written only by runs that use them. */
+function readStreamAndShare(t: Record<string, unknown>, checkpoint: Checkpoint): void {
+  if ("stream" in t) {
+    if (typeof t.stream !== "boolean") {
+      throw new Error(`training."stream" must be true or false, not ${describe(t.stream)}`);
+    }
+    if (t.stream) checkpoint.stream = true;
+  }
+  if ("holdout_percent" in t) {
+    checkpoint.holdoutPercent = real(t, "holdout_percent", "training.", (x) => x > 0 && x < 100);
+    if (checkpoint.holdout > 0) {
+      throw new Error(`training."holdout" and "holdout_percent" cannot both be set`);
+    }
+  }
 }
 
 /** The losses of the step lines a stopped run could not write, if any: finite numbers, no more

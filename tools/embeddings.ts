@@ -7,6 +7,7 @@
  */
 
 import { argmax, Tokenizer } from "../microgpt.ts";
+import { charLabel } from "./stream.ts";
 
 // The embedding map. Each token's row of wte is a point in nEmbd dimensions; its two directions
 // of greatest spread (principal components) make the flattest faithful picture of the cloud.
@@ -137,7 +138,7 @@ export function embeddingReport(tok: Tokenizer, weights: Float64Array, nEmbd: nu
     rows.push(Array.from(weights.subarray(t * nEmbd, (t + 1) * nEmbd))); // wte comes first
   }
   const { coords } = principalComponents(rows, 2);
-  const labels = [...tok.chars, "^"].map((ch) => (ch === " " ? "_" : ch));
+  const labels = [...tok.chars, "^"].map((ch) => (ch === " " ? "_" : charLabel(ch)));
   const points = coords.map((c) => [c[0], c[1] ?? 0]);
   let text = `--- token embeddings (wte) on their first two principal components; ^ is BOS ---\n`;
   text += scatterGrid(labels, points, Math.min(72, Math.max(24, 2 * tok.vocabSize)), 24);

@@ -7,6 +7,7 @@
  */
 
 import { type Draw, Tokenizer } from "../microgpt.ts";
+import { charLabel } from "./stream.ts";
 
 /** The line above an explained sample. */
 export function explainHeader(temperature: number): string {
@@ -21,7 +22,7 @@ export function explainLine(draw: Draw, tok: Tokenizer): string {
   const shown = order.slice(0, 5);
   if (!shown.includes(draw.drawn)) shown.push(draw.drawn);
   const cells = shown.map((id) => {
-    const name = id === tok.bos ? "<end>" : tok.chars[id];
+    const name = id === tok.bos ? "<end>" : charLabel(tok.chars[id]);
     const mark = id === draw.drawn ? "*" : " ";
     return `${mark}${name} ${draw.probs[id].toFixed(3)}/${draw.probs1[id].toFixed(3)}`;
   });

@@ -36,6 +36,14 @@ Options (default in brackets):
   --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
   --samples N         names to invent after training, integer >= 0 [20]
   --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
+  --stream            train on the text as one stream of characters: its lines (stripped,
+                      empty ones dropped, as without the flag) each followed by a line break,
+                      which is a token of its own. The training documents are the stream's
+                      consecutive pieces of --block-size characters, each read after BOS as a
+                      line is; the last piece, shorter than a block, is left out. They are
+                      taken in a shuffled order (the same seeded shuffle); num docs counts
+                      them. A line break in a sample shows as ↵, and the sample goes on in
+                      the next line, indented under its first character.
 
 Saving and long runs (both need --allow-read --allow-write):
   --save PATH         after training, write a checkpoint: the model, Adam's moments, the step,
@@ -59,6 +67,18 @@ Looking inside:
                       components, and each vowel's nearest characters
   --holdout N         hold the last N documents (after the shuffle) out of training and report
                       their loss beside the training loss, on stderr, 10 times in the run
+  --holdout P%        hold the last P% of the text out of training (whole lines, before any
+                      shuffle: the same characters with or without --stream; num docs counts
+                      the rest) and report bits per character on stderr: the cross-entropy of
+                      every held-out character and line end, each scored once, over their
+                      count, / ln 2. Scored in windows of --block-size targets cut in order
+                      from each line (with --stream, from the held-out stream), each read from
+                      BOS: a target sees the characters before it in its window. 10 times in
+                      the run: the first lines at the first nine, all at the end when that
+                      costs at most ~5% of training (if not, the first lines at all ten, and
+                      the run says so): ~10% of the run at most
+  --holdout-all       with --holdout P%, score all of the held-out text at the end, whatever
+                      it costs
   --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
                       lines while training; needs --allow-read --allow-write
   --report PATH       write the run as one web page (HTML, works offline): the loss, the
@@ -104,8 +124,14 @@ export interface Options {
   load?: string;
   /** A checkpoint to continue. */
   resume?: string;
-  /** Documents to hold out of training. */
+  /** Documents to hold out of training (--holdout N). */
   holdout: number;
+  /** Percent of the text to hold out of training, at its end (--holdout P%); 0 for none. */
+  holdoutPercent: number;
+  /** With --holdout P%, score all of the held-out text at the end, whatever it costs. */
+  holdoutAll: boolean;
+  /** Train on the text as one stream of characters, line breaks included. */
+  stream: boolean;
   /** Where to write the loss log. */
   log?: string;
   /** Where to write the run's web page. */
@@ -156,7 +182,15 @@ const VALUE_FLAGS = [
   "trace-detail",
   "report",
 ] as const;
-const SWITCHES = ["explain", "attention", "embeddings", "gradcheck", "help"] as const;
+const SWITCHES = [
+  "explain",
+  "attention",
+  "embeddings",
+  "gradcheck",
+  "stream",
+  "holdout-all",
+  "help",
+] as const;
 
 /** Spellings people bring from microgpt.py and elsewhere, and the flag they mean. */
 const ALIASES: Record<string, string> = {
@@ -216,6 +250,9 @@ export function parseCommandLine(args: string[]): Options {
     cfg: { ...DEFAULTS },
     given: new Set(),
     holdout: 0,
+    holdoutPercent: 0,
+    holdoutAll: false,
+    stream: false,
     prefix: "",
     explain: false,
     attention: false,
@@ -359,12 +396,30 @@ function readAdam(values: Values, cfg: Config): void {
   if (std !== undefined) cfg.initStd = real("init-std", std, true);
 }
 
+/** --holdout's value: a number of documents, or a share of the text ("10%"). */
+function readHoldout(text: string | undefined, opts: Options): void {
+  if (text === undefined || !text.endsWith("%")) {
+    opts.holdout = text === undefined ? 0 : integer("holdout", text, 1, " or a share such as 10%");
+    return;
+  }
+  const share = text.slice(0, -1);
+  const percent = /^([0-9]+\.?[0-9]*|\.[0-9]+)$/.test(share) ? Number(share) : NaN;
+  if (!(percent > 0 && percent < 100)) {
+    throw usageError(
+      `--holdout ${describe(text)}: a share of the text must be above 0% and below 100%`,
+    );
+  }
+  opts.holdoutPercent = percent;
+}
+
 /** The tools' flags: files, the instruments, the prefix. */
 function readFiles(values: Values, opts: Options): void {
   const text = (name: string) => textOf(values, name);
   const whole = (name: string, min: number) => wholeOf(values, name, min);
   opts.saveEvery = whole("save-every", 1);
-  opts.holdout = whole("holdout", 1) ?? 0;
+  readHoldout(text("holdout"), opts);
+  opts.holdoutAll = values["holdout-all"] === true;
+  opts.stream = values.stream === true;
   opts.input = text("input");
   opts.save = text("save");
   opts.load = text("load");
@@ -399,6 +454,9 @@ function crossCheck(values: Values, opts: Options): void {
   const text = (name: string) => textOf(values, name);
   if (opts.saveEvery !== undefined && opts.save === undefined) {
     throw usageError(`--save-every needs --save PATH: where to write the checkpoints`);
+  }
+  if (opts.holdoutAll && opts.holdoutPercent === 0) {
+    throw usageError(`--holdout-all goes with --holdout P% (a share of the text, such as 10%)`);
   }
   if (opts.load !== undefined && opts.resume !== undefined) {
     throw usageError(
@@ -458,10 +516,10 @@ function describeParseError(err: unknown): string {
   return escapeControls(message.split("\n")[0]);
 }
 
-/** A whole-number flag value >= min. */
-function integer(name: string, text: string, min: number): number {
+/** A whole-number flag value >= min; `or` names what else the flag takes. */
+function integer(name: string, text: string, min: number, or = ""): number {
   if (!/^[0-9]+$/.test(text)) {
-    throw usageError(`--${name} must be a whole number >= ${min}, not ${describe(text)}`);
+    throw usageError(`--${name} must be a whole number >= ${min}${or}, not ${describe(text)}`);
   }
   const n = Number(text);
   if (!Number.isSafeInteger(n)) throw usageError(`--${name} ${text} is too large`);

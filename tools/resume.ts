@@ -48,8 +48,17 @@ export async function resumeFor(saved: SavedModel, opts: Options, docs: string[]
       throw contradiction(flag, opts.cfg[key], saved.config[key]);
     }
   }
-  if (opts.given.has("holdout") && opts.holdout !== cp.holdout) {
-    throw contradiction("holdout", opts.holdout, cp.holdout);
+  if (opts.given.has("holdout")) {
+    const held = (n: number, percent?: number) => percent ? `${percent}%` : String(n);
+    const given = held(opts.holdout, opts.holdoutPercent);
+    const has = held(cp.holdout, cp.holdoutPercent);
+    if (given !== has) throw contradiction("holdout", given, has);
+  }
+  if (opts.stream && cp.stream !== true) {
+    throw new CliError(
+      `--stream contradicts ${path}, which was trained on lines; leave --stream out to resume`,
+      1,
+    );
   }
   const sha = await fingerprint(docs);
   if (sha !== cp.textSha256 || docs.length !== cp.numDocs) {
@@ -61,7 +70,9 @@ export async function resumeFor(saved: SavedModel, opts: Options, docs: string[]
       1,
     );
   }
-  checkVocabulary(saved.tok.chars, new Tokenizer(docs).chars, path);
+  // A --stream run's text has one character more: the line break.
+  const chars = cp.stream === true ? [...docs, "\n"] : docs;
+  checkVocabulary(saved.tok.chars, new Tokenizer(chars).chars, path);
   const cfg = { ...saved.config };
   if (opts.given.has("temperature")) cfg.temperature = opts.cfg.temperature;
   if (opts.given.has("samples")) cfg.numSamples = opts.cfg.numSamples;
@@ -161,7 +172,7 @@ export function resumeCommand(engine: Engine, opts: Options, save: string): stri
   if (opts.given.has("temperature")) flag("temperature", String(opts.cfg.temperature));
   if (opts.given.has("samples")) flag("samples", String(opts.cfg.numSamples));
   if (opts.given.has("prefix")) flag("prefix", opts.prefix);
-  for (const name of ["explain", "attention", "embeddings"]) {
+  for (const name of ["explain", "attention", "embeddings", "holdout-all"]) {
     if (opts.given.has(name)) words.push(`--${name}`);
   }
   return words.map(shellWord).join(" ");

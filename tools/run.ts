@@ -25,14 +25,7 @@
  * @module
  */
 
-import {
-  type Config,
-  type Draw,
-  padInt,
-  Random,
-  type SampleWatch,
-  Tokenizer,
-} from "../microgpt.ts";
+import { type Config, type Draw, Random, type SampleWatch, Tokenizer } from "../microgpt.ts";
 import { ATTENTION_POSITIONS, attentionReport } from "./attention.ts";
 import {
   type Checkpoint,
@@ -48,6 +41,14 @@ import { gradCheck, gradCheckLines } from "./gradcheck.ts";
 import { readDocs } from "./files.ts";
 import { checkPrefix, type Options } from "./flags.ts";
 import { checkSize } from "./limits.ts";
+import {
+  type HeldOutScore,
+  type HeldOutScorer,
+  type HeldOutSplit,
+  HeldOutText,
+  splitText,
+  trainedTargets,
+} from "./holdout.ts";
 import { checkLogPath, claimLog, HeldOut, LossLog, lossSummary } from "./loss.ts";
 import { CliError, shown, usageError } from "./messages.ts";
 import { Output, StepPrinter } from "./output.ts";
@@ -62,6 +63,7 @@ import {
   trainingText,
 } from "./safe_save.ts";
 import type { SignalWatch } from "./signals.ts";
+import { charLabel, sampleEntry, trainingDocs } from "./stream.ts";
 import { checkTracePath, RunTrace, TRACE_PURPOSE } from "./trace_file.ts";
 
 /** Trains and samples as the options say with `engine`, printing what microgpt.py prints on
@@ -102,6 +104,15 @@ export interface Plan {
   cfg: Config;
   /** The training text's documents, in the file's order. */
   allDocs: string[];
+  /** The documents the run shuffles and trains on, in the file's order: the lines (less those
+   * --holdout P% keeps), or with --stream the pieces of their stream. */
+  docs: string[];
+  /** Whether the text is one stream of characters (--stream). */
+  stream: boolean;
+  /** --holdout P%'s share, 0 without it. */
+  holdoutPercent: number;
+  /** --holdout P%'s split of the text's lines. */
+  split?: HeldOutSplit;
   /** The vocabulary: the text's, or a saved file's. */
   tok: Tokenizer;
   /** Documents held out of training (the last ones after the shuffle). */
@@ -133,20 +144,25 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     ? undefined
     : readModel(opts.resume, "--resume", opts.cfg);
   const loaded = opts.load === undefined ? undefined : readModel(opts.load, "--load", opts.cfg);
+  const cp = resumed?.checkpoint;
+  const stream = cp !== undefined ? cp.stream === true : opts.stream;
+  // With --stream the line break is a character of the text: the vocabulary must have it.
+  const chars = stream ? [...allDocs, "\n"] : allDocs;
   let cfg = opts.cfg;
   if (resumed !== undefined) cfg = await resumeFor(resumed, opts, allDocs);
-  if (loaded !== undefined) cfg = loadFor(loaded, opts, allDocs);
-  const cp = resumed?.checkpoint;
+  if (loaded !== undefined) cfg = loadFor(loaded, opts, chars);
   const holdout = cp?.holdout ?? opts.holdout;
+  const holdoutPercent = cp !== undefined ? cp.holdoutPercent ?? 0 : opts.holdoutPercent;
   const prefix = cp !== undefined && !opts.given.has("prefix") ? cp.prefix : opts.prefix;
-  const tok = resumed?.tok ?? loaded?.tok ?? new Tokenizer(allDocs);
-  if (holdout >= allDocs.length) {
-    throw usageError(
-      `--holdout ${holdout} leaves no document to train on (the text has ${allDocs.length})`,
-    );
+  const tok = resumed?.tok ?? loaded?.tok ?? new Tokenizer(chars);
+  const split = holdoutPercent > 0 ? splitText(allDocs, holdoutPercent) : undefined;
+  const docs = trainingDocs(split?.train ?? allDocs, stream, cfg.blockSize);
+  if (holdout >= docs.length) {
+    const has = stream ? `the stream has ${docs.length} pieces` : `the text has ${docs.length}`;
+    throw usageError(`--holdout ${holdout} leaves no document to train on (${has})`);
   }
   const { saveTo, logTo, traceTo, reportTo } = checkOutputFiles(opts);
-  checkSize(engine, cfg, tok.vocabSize, allDocs);
+  checkSize(engine, cfg, tok.vocabSize, docs);
   checkPrefix(prefix, tok, cfg.blockSize);
   const late = opts.traceDetail.find((k) => k > cfg.numSteps);
   if (late !== undefined) {
@@ -171,6 +187,10 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
     engine,
     cfg,
     allDocs,
+    docs,
+    stream,
+    holdoutPercent,
+    split,
     tok,
     holdout,
     prefix,
@@ -244,7 +264,7 @@ function begin(plan: Plan, io: Output, watch?: SignalWatch): RunState {
   const { cfg, tok, resumed, loaded } = plan;
   const cp = resumed?.checkpoint;
   const rng = new Random(cfg.seed);
-  const docs = plan.allDocs.slice();
+  const docs = plan.docs.slice();
   rng.shuffle(docs);
   const drawn = initWeights(cfg, tok.vocabSize, rng);
   if (cp !== undefined) {
@@ -347,6 +367,8 @@ function save(
     prefix: plan.prefix,
     unprinted,
   };
+  if (plan.stream) checkpoint.stream = true;
+  if (plan.holdoutPercent > 0) checkpoint.holdoutPercent = plan.holdoutPercent;
   saveText(
     plan.saveTo!,
     opts.save!,
@@ -387,7 +409,8 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
   const { cfg, tok, opts } = plan;
   const { trainer, from } = state;
   const split = state.docs.length - plan.holdout;
-  const heldOut = new HeldOut(state.docs.slice(split), cfg.numSteps);
+  const heldOut: HeldOutScorer = heldOutScorer(plan, state.docs.slice(0, split), from, io) ??
+    new HeldOut(state.docs.slice(split), cfg.numSteps);
   const log = plan.logFile === undefined ? undefined : new LossLog(plan.logFile, opts.log!, from);
   const printer = new StepPrinter(io, cfg.numSteps, from);
   const trained: Trained = {
@@ -416,6 +439,7 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
         if (!Number.isFinite(loss)) throw lossError(plan, state, step, loss);
         printer.show(step, loss, heldOut.due(step));
         let heldOutLoss: number | undefined;
+        let point: HeldOutScore | undefined; // { step, nats, bits?, count }, for --report
         if (heldOut.due(step)) {
           // A signal abandons the scoring: the run stops after this step all the same.
           const scored = heldOut.score(trainer, tok, cfg, step, trained.losses, from, stopped);
@@ -424,11 +448,9 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
             printer.breakLine();
             io.err(scored.line);
           }
+          point = scored?.score ?? (scored && heldOutPoint(step, scored, plan.holdout));
         }
         log?.row(step, loss, cfg.learningRate * (1 - step / cfg.numSteps), heldOutLoss);
-        const point = heldOutLoss === undefined
-          ? undefined
-          : heldOutPoint(step, { loss: heldOutLoss }, heldOut.docs.length);
         state.report?.step(step, loss, point);
         const every = opts.saveEvery;
         if (every !== undefined && trained.done % every === 0 && trained.done < cfg.numSteps) {
@@ -445,6 +467,22 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
     trained.logFailure = log?.failure;
   }
   return trained;
+}
+
+/** --holdout P%'s scoring, if the run holds a share of its text out; it says on stderr, before
+ * training, what is held out and what will be scored. */
+function heldOutScorer(
+  plan: Plan,
+  trainDocs: string[],
+  from: number,
+  io: Output,
+): HeldOutScorer | undefined {
+  const { cfg, split, opts } = plan;
+  if (split === undefined || from >= cfg.numSteps) return undefined; // nothing left to score
+  const trained = trainedTargets(trainDocs, cfg.blockSize, cfg.numSteps);
+  const text = new HeldOutText(split, plan.tok, cfg, plan.stream, trained, opts.holdoutAll);
+  io.err(text.describe(split));
+  return text;
 }
 
 /** The checkpoints a run starts with: the one it resumes, if the save writes over it. */
@@ -611,10 +649,11 @@ function sampleAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch)
     trainer.generate(tok, state.rng, prefix, (i, name) => {
       state.trace?.sample(i, name);
       state.report?.sampled(i, name);
-      io.out(`sample ${padInt(i + 1, 2)}: ${name}\n`);
+      io.out(sampleEntry(i, name) + "\n");
       if (i === 0 && opts.attention) {
         // the name holds the prefix
-        io.out(attentionReport(["<s>", ...name], attention, { positions, stop: stopped }));
+        const labels = ["<s>", ...[...name].map(charLabel)];
+        io.out(attentionReport(labels, attention, { positions, stop: stopped }));
       }
       if (stopped()) {
         sampledAll = i + 1 === cfg.numSamples;

@@ -301,3 +301,30 @@ export async function refusedBy(
   assert.equal(r.stdout, "", `${what}: printed before it was refused`);
   return r;
 }
+
+/** A made-up play of `lines` lines, from a seeded generator: speakers' names on lines of their
+ * own ("ANNA:"), and lines of made-up words and punctuation from 2 to about 90 characters, some
+ * longer than a block of 64. Tests train on it instead of a text from elsewhere. */
+export function madeText(lines: number, seed = 1): string {
+  const rng = new Random(seed);
+  const syllables = ["ka", "lo", "mi", "ren", "tha", "so", "ver", "e", "an", "dus", "qui", "o"];
+  const names = ["ANNA", "BORIS", "CLEO", "DUKE"];
+  const word = () => {
+    let w = "";
+    for (let k = 0; k <= rng.randbelow(3); k++) w += syllables[rng.randbelow(syllables.length)];
+    return w;
+  };
+  let text = "";
+  for (let i = 0; i < lines; i++) {
+    if (rng.random() < 0.2) {
+      text += names[rng.randbelow(names.length)] + ":\n";
+      continue;
+    }
+    const words: string[] = [];
+    const n = 1 + rng.randbelow(rng.random() < 0.1 ? 20 : 9);
+    for (let k = 0; k < n; k++) words.push(word());
+    text += words.join(" ") + [",", ".", "!", "?", ";"][rng.randbelow(5)] + "\n";
+    if (rng.random() < 0.1) text += "\n"; // an empty line, which microgpt skips
+  }
+  return text;
+}
