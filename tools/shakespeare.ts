@@ -17,7 +17,7 @@
  * default (the learning rate, its decay over the steps, Adam, seed 42), and every arm is scored
  * on all of the same held-out characters (`--holdout-all`), so the bits per character compare.
  *
- * @example Run it (about 25 minutes on a shared 2-core machine at the default budget)
+ * @example Run it (13 minutes on this project's shared 2-core machine at the default budget)
  * ```sh
  * deno task shakespeare --input tinyshakespeare.txt
  * deno run --allow-read tools/shakespeare.ts --input tinyshakespeare.txt --chars 20000   # a quick look
@@ -58,8 +58,9 @@ export const ARMS: readonly Arm[] = [
   },
 ];
 
-/** The default budget of training characters per arm: about 25 minutes for the five arms with
- * microgpt_fast.ts on this project's shared 2-core machine (measured before the run). */
+/** The default budget of training characters per arm: 12 min 50 s for the five arms with
+ * microgpt_fast.ts on this project's shared 2-core machine (measured at a load average of 1.4 to
+ * 2.7; the per-arm costs measured first, under a load of ~5, projected ~25 minutes). */
 export const DEFAULT_CHARS = 1_200_000;
 
 /** What one arm's run gave. */
@@ -230,9 +231,10 @@ table: arm, parameters, steps, characters seen, held-out bits per character, wal
 sample; then three samples per arm.
 
   --input PATH   the text (needs read permission)
-  --chars N      training characters per arm [${DEFAULT_CHARS}]: about 25 minutes for all five
-                 arms on a shared 2-core AMD EPYC (measured: microgpt_fast.ts trains ~0.37 ms
-                 a character at 4 layers, n_embd 64, ~0.015 ms at the defaults)
+  --chars N      training characters per arm [${DEFAULT_CHARS}]: 13 minutes for all five arms
+                 on a shared 2-core AMD EPYC, up to ~25 when it is busy (microgpt_fast.ts
+                 trains a character in ~0.3 ms at 4 layers, n_embd 64, ~0.01 ms at the
+                 defaults; the time grows with the budget)
   -h, --help     this text
 `;
 
