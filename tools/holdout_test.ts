@@ -9,7 +9,18 @@ import { parseCommandLine } from "./flags.ts";
 import { HeldOutText, scoreWindows, splitText, trainedTargets, windowsOf } from "./holdout.ts";
 import { run } from "./run.ts";
 import { streamOf } from "./stream.ts";
-import { Captured, CLI, FAST, file, madeText, refused, runScript, SCRIPT } from "./testing.ts";
+import {
+  Captured,
+  CLI,
+  ENGINES,
+  FAST,
+  file,
+  interrupted,
+  madeText,
+  refused,
+  runScript,
+  SCRIPT,
+} from "./testing.ts";
 
 /** The held-out lines, found as the definition says, the slow way: the lines that start at or
  * after (100 − percent)% of the text's characters and line ends. */
@@ -302,3 +313,27 @@ Deno.test({
     await refused(["--input", one, "--holdout", "10%"], 2, /holds out no whole line/);
   },
 });
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name: `cli: a signal during --holdout P%'s scoring stops the run without waiting (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      // Half of a million names held out, all scored at the end (--holdout-all): seconds in
+      // microgpt_fast.ts, minutes in microgpt.ts. The signal comes as that scoring begins.
+      const text = file(`half-million-${name}.txt`, madeText(4000, 9).repeat(250));
+      const run = await interrupted(
+        script,
+        ["--input", text, "--holdout", "50%", "--holdout-all", "--steps", "10", "--samples", "0"],
+        "SIGINT",
+        (out) => out.includes("step   10 /"),
+      );
+      assert.equal(run.status.code, 130, run.stderr);
+      assert.match(run.stderr, /^stopped by SIGINT after step 10 of 10; nothing was saved/m);
+      // Steps 1 to 9 scored their part (the first line); the end's scoring was abandoned.
+      const scores = run.stderr.split("\n").filter((l) => / held-out [\d.]+ nats/.test(l));
+      assert.equal(scores.length, 9, run.stderr);
+      assert(scores.every((l) => /, on the first \d+ \|/.test(l)), scores.join("\n"));
+    },
+  });
+}
