@@ -36,14 +36,11 @@ Options (default in brackets):
   --temperature X     sampling temperature, >= 0; 0 always takes the likeliest token [0.5]
   --samples N         names to invent after training, integer >= 0 [20]
   --prefix TEXT       start every sample with TEXT (its characters must be in the vocabulary)
-  --stream            train on the text as one stream of characters: its lines (stripped,
-                      empty ones dropped, as without the flag) each followed by a line break,
-                      which is a token of its own. The training documents are the stream's
-                      consecutive pieces of --block-size characters, each read after BOS as a
-                      line is; the last piece, shorter than a block, is left out. They are
-                      taken in a shuffled order (the same seeded shuffle); num docs counts
-                      them. A line break in a sample shows as ↵, and the sample goes on in
-                      the next line, indented under its first character.
+  --stream            train on the text as one stream of characters, a line break being a
+                      token of its own: the documents are the stream's consecutive pieces of
+                      --block-size characters, each read after BOS, in a shuffled order (a
+                      last, shorter piece is left out). In a sample a line break shows as ↵,
+                      and the sample goes on in the next line, indented.
 
 Saving and long runs (both need --allow-read --allow-write):
   --save PATH         after training, write a checkpoint: the model, Adam's moments, the step,
@@ -67,16 +64,12 @@ Looking inside:
                       components, and each vowel's nearest characters
   --holdout N         hold the last N documents (after the shuffle) out of training and report
                       their loss beside the training loss, on stderr, 10 times in the run
-  --holdout P%        hold the last P% of the text out of training (whole lines, before any
-                      shuffle: the same characters with or without --stream; num docs counts
-                      the rest) and report bits per character on stderr: the cross-entropy of
-                      every held-out character and line end, each scored once, over their
-                      count, / ln 2. Scored in windows of --block-size targets cut in order
-                      from each line (with --stream, from the held-out stream), each read from
-                      BOS: a target sees the characters before it in its window. 10 times in
-                      the run: the first lines at the first nine, all at the end when that
-                      costs at most ~5% of training (if not, the first lines at all ten, and
-                      the run says so): ~10% of the run at most
+  --holdout P%        hold out the last P% of the text (whole lines, before any shuffle: the
+                      same characters with or without --stream) and report bits per character
+                      on stderr: every held-out character and line end scored once, in
+                      windows of --block-size targets after BOS, 10 times in the run (a fixed
+                      part at the first nine, all of it at the end if that costs at most ~5%
+                      of training; the run says what it scored)
   --holdout-all       with --holdout P%, score all of the held-out text at the end, whatever
                       it costs
   --log PATH          write step, loss, learning rate (and held-out loss) as tab-separated
@@ -101,11 +94,11 @@ ${COST_NOTE}`;
 
 const COST_NOTE =
   `Cost per training step, from microgpt_bench.ts (2-core AMD EPYC, Deno 2.9.6; CPython runs
-microgpt.py at ~260 ms): at the defaults, microgpt.ts ~4 ms and microgpt_fast.ts ~0.09 ms; at
---n-layer 4 --n-embd 64 --block-size 64 on long documents, microgpt_fast.ts ~25 ms in flat memory,
-while microgpt.ts builds ~27 million graph nodes a step (~${BYTES_PER_NODE} bytes each), more than
-its heap holds, and refuses. A graph step grows as T*L*(24*E^2 + 2*T*E) + 2*T*V*E nodes (T tokens,
-L layers, E = n_embd, V = vocab size).
+microgpt.py at ~170 ms): at the defaults, microgpt.ts ~3 ms and microgpt_fast.ts ~0.06 ms; at
+--n-layer 4 --n-embd 64 --block-size 64 on long documents, microgpt_fast.ts ~16 ms in flat memory,
+while microgpt.ts builds ~27 million graph nodes a step (~${BYTES_PER_NODE} bytes each), more
+than its heap holds, and refuses. A graph step grows as T*L*(24*E^2 + 2*T*E) + 2*T*V*E nodes
+(T tokens, L layers, E = n_embd, V = vocab size).
 `;
 
 /** What the command line asks for. */

@@ -149,7 +149,7 @@ function runSection(r: RunReport): string {
     ["seed", String(s.seed), "--seed"],
   ];
   if (r.prefix !== "") rows.push(["prefix", JSON.stringify(r.prefix), "--prefix"]);
-  if (r.data.heldOut > 0) rows.push(["held out", `${r.data.heldOut} documents`, "--holdout"]);
+  if (r.data.heldOutWhat !== undefined) rows.push(["held out", r.data.heldOutWhat, "--holdout"]);
   const settings = rows.map(([k, v, f]) =>
     `<tr><td class="mono">${esc(k)}</td><td class="n">${esc(v)}</td>` +
     `<td class="note">${esc(f)}</td></tr>`
@@ -243,9 +243,9 @@ function lossHtml(r: RunReport, b: LossBuckets, svg: string): string {
     ? `<span><span class="sw" style="background:${COLORS.drawn};height:9px;width:9px;` +
       `border-radius:50%"></span>held-out loss</span>`
     : "";
-  const heldWords = r.data.heldOut > 0
-    ? ` The <b style="color:${COLORS.drawn}">orange dots</b> are the loss on the ` +
-      `${r.data.heldOut.toLocaleString("en-US")} held-out documents, which the model never ` +
+  const heldWords = r.data.heldOutWhat !== undefined
+    ? ` The <b style="color:${COLORS.drawn}">orange dots</b> are the loss on what is held out, ` +
+      `${esc(r.data.heldOutWhat)}, which the model never ` +
       `trains on, scored at each tenth of the run: while they fall with the training loss the ` +
       `model learns what names are like; if they rise while it still falls, it learns its ` +
       `training names by heart (overfitting).`

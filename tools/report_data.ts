@@ -28,8 +28,12 @@ export interface ReportData {
   source: string;
   /** Documents read: microgpt.py's "num docs". */
   numDocs: number;
-  /** Of them, how many were held out of training (`--holdout`). */
+  /** Of them, how many were held out of training (`--holdout N`). */
   heldOut: number;
+  /** What is held out, in words, when anything is: "2,000 documents" (`--holdout N`), or "the
+   * last 864 lines of the text (…)" (`--holdout P%`, cut before the shuffle: they are not among
+   * `numDocs`). */
+  heldOutWhat?: string;
   /** The vocabulary: the characters in id order; BOS is the id after the last. */
   chars: string[];
 }

@@ -31,6 +31,7 @@ import type { Config, SampleWatch, Tokenizer } from "../microgpt.ts";
 import { type Engine, matrixShapes, type Trainer } from "./engine.ts";
 import { STDIN_PATHS } from "./files.ts";
 import type { Options } from "./flags.ts";
+import type { HeldOutSplit } from "./holdout.ts";
 import { lossSummary } from "./loss.ts";
 import { CliError, shown, usageError } from "./messages.ts";
 import { renderReport } from "./report.ts";
@@ -43,6 +44,16 @@ import { checkSavePath, type Guarded, saveText } from "./safe_save.ts";
  * `HeldOut.score` returned after 0-based `step`, over `count` documents, as the page's point. */
 export function heldOutPoint(step: number, scored: { loss: number }, count: number): HeldOutPoint {
   return { step: step + 1, nats: scored.loss, count };
+}
+
+/** What a run holds out, in words, for the page; undefined when nothing is. */
+export function heldOutWords(holdout: number, split?: HeldOutSplit): string | undefined {
+  if (split !== undefined) {
+    const share = (100 * split.heldUnits / split.totalUnits).toFixed(1);
+    return `the last ${split.held.length.toLocaleString("en-US")} lines of the text (` +
+      `${split.heldUnits.toLocaleString("en-US")} characters and line ends, ${share}%)`;
+  }
+  return holdout > 0 ? `${holdout.toLocaleString("en-US")} documents` : undefined;
 }
 
 /** Checks, before training, that the page can be written at `path` and would replace none of
@@ -91,8 +102,10 @@ export interface ReportSetup {
   tok: Tokenizer;
   /** Every document, after the shuffle, the held-out ones last. */
   docs: string[];
-  /** How many documents are held out. */
+  /** How many documents are held out (--holdout N). */
   holdout: number;
+  /** --holdout P%'s split of the text's lines, if it was given. */
+  split?: HeldOutSplit;
   /** The text every sample starts with. */
   prefix: string;
   /** The step the run starts from (a resumed run's). */
@@ -129,6 +142,7 @@ export class ReportFile {
         source: sourceOf(opts.input),
         numDocs: docs.length,
         heldOut: holdout,
+        heldOutWhat: heldOutWords(holdout, setup.split),
         chars: tok.chars,
       },
       tokens: { doc: first, ids: tok.encode(first, cfg.blockSize) },

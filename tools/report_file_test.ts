@@ -258,3 +258,26 @@ Deno.test({
     );
   },
 });
+
+Deno.test({
+  name:
+    "the page says what is held out: N documents, or the last lines of the text for --holdout P%",
+  ignore: !CLI,
+  fn: async () => {
+    const rw = ["--allow-read", "--allow-write"];
+    const path = `${tmp}/held.html`;
+    const byDocs = await runScript(FAST, [...SHORT, "--report", path], rw);
+    assert.equal(byDocs.code, 0, byDocs.stderr);
+    assert.match(Deno.readTextFileSync(path), /held out<\/td><td class="n">40 documents</);
+    const percent = ["--steps", "30", "--samples", "2", "--holdout", "10%", "--report", path];
+    const byText = await runScript(FAST, percent, rw);
+    assert.equal(byText.code, 0, byText.stderr);
+    const page = Deno.readTextFileSync(path);
+    const lines = byText.stderr.match(/held out: the last (\d+) lines, (\d+) characters/);
+    assert(lines !== null, byText.stderr);
+    const said = `the last ${Number(lines[1]).toLocaleString("en-US")} lines of the text (` +
+      `${Number(lines[2]).toLocaleString("en-US")} characters and line ends`;
+    assert(page.includes(`held out</td><td class="n">${said}`), "the settings' row");
+    assert(page.includes(`what is held out, ${said}`), "the loss chart's words");
+  },
+});

@@ -106,7 +106,13 @@ Deno.test("held-out points are drawn with nats and bits", () => {
   const page = (bits?: number) =>
     renderReport(
       tinyReport({
-        data: { source: "t", numDocs: 13, heldOut: 10, chars: ["a", "b", "c"] },
+        data: {
+          source: "t",
+          numDocs: 13,
+          heldOut: 10,
+          heldOutWhat: "10 documents",
+          chars: ["a", "b", "c"],
+        },
         loss: {
           firstStep: 0,
           losses: [1.5, 1.4, 1.3, 1.2, 1.1, 1.0],
@@ -118,7 +124,7 @@ Deno.test("held-out points are drawn with nats and bits", () => {
   assert.deepEqual(count(html, `<circle class="held"`), 1);
   assert(html.includes("1.3863 nats = 2.0000 bits"));
   assert(!html.includes("bits per character"), "nats per token are not bits per character");
-  assert(html.includes("10 held-out documents"));
+  assert(html.includes("the loss on what is held out, 10 documents,"));
   // A scoring that counts characters says so, with its own figure.
   assert(page(1.75).includes("1.3863 nats = 1.7500 bits per character"));
 });

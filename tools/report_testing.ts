@@ -22,7 +22,7 @@ import { bundledInput } from "./files.ts";
 import { parseCommandLine } from "./flags.ts";
 import { lossSummary } from "./loss.ts";
 import type { RunReport } from "./report_data.ts";
-import { commandLine, sourceOf } from "./report_file.ts";
+import { commandLine, heldOutWords, sourceOf } from "./report_file.ts";
 import { ReportRecorder } from "./report_recorder.ts";
 import { run } from "./run.ts";
 import { Captured, tmp } from "./testing.ts";
@@ -60,7 +60,13 @@ export function recordRun(engine: Engine, opts: RecordOptions = {}): RunReport {
     settings: cfg,
     prefix: opts.prefix ?? "",
     matrices: matrixShapes(cfg, tok.vocabSize),
-    data: { source: sourceOf(undefined), numDocs: docs.length, heldOut: holdout, chars: tok.chars },
+    data: {
+      source: sourceOf(undefined),
+      numDocs: docs.length,
+      heldOut: holdout,
+      heldOutWhat: heldOutWords(holdout),
+      chars: tok.chars,
+    },
     tokens: { doc: trainDocs[0], ids: tok.encode(trainDocs[0], cfg.blockSize) },
     firstStep: 0,
   });
