@@ -14,8 +14,9 @@ const encoder = new TextEncoder();
 const SPARKS = "▁▂▃▄▅▆▇█";
 
 /** Three lines for stderr: the mean loss over the first and last 50 steps, what guessing would
- * score, and a sparkline of the mean loss over 20 equal windows of the run. */
-export function lossSummary(losses: number[], vocabSize: number): string {
+ * score, and a sparkline of the mean loss over 20 equal windows of the run. `from` is the step
+ * the losses start after: a resumed run has only its own, and says which steps they are. */
+export function lossSummary(losses: number[], vocabSize: number, from = 0): string {
   const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const span = Math.min(50, losses.length);
   const first = mean(losses.slice(0, span));
@@ -33,13 +34,17 @@ export function lossSummary(losses: number[], vocabSize: number): string {
   for (const m of means) {
     line += SPARKS[hi > lo ? Math.round(((m - lo) / (hi - lo)) * (SPARKS.length - 1)) : 0];
   }
-  return `loss: mean ${first.toFixed(4)} over the first ${span} steps, ` +
-    `${last.toFixed(4)} over the last ${span}\n` +
+  const steps = (a: number, b: number) => `steps ${from + a + 1}-${from + b}`;
+  const head = from === 0
+    ? `loss: mean ${first.toFixed(4)} over the first ${span} steps, ` +
+      `${last.toFixed(4)} over the last ${span}`
+    : `loss (resumed after step ${from}): mean ${first.toFixed(4)} over ` +
+      `${steps(0, span)}, ${last.toFixed(4)} over ${steps(losses.length - span, losses.length)}`;
+  return `${head}\n` +
     `baseline: a uniform guess over ${vocabSize} tokens scores ln ${vocabSize} = ` +
     `${Math.log(vocabSize).toFixed(2)}\n` +
-    `loss over ${windows} windows of the run: ${line} (${hi.toFixed(2)} high, ${
-      lo.toFixed(2)
-    } low)`;
+    `loss over ${windows} windows of ${from === 0 ? "the run" : steps(0, losses.length)}: ` +
+    `${line} (${hi.toFixed(2)} high, ${lo.toFixed(2)} low)`;
 }
 
 /** A loss log: a header, then one tab-separated row per step, written as training goes so that

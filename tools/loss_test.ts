@@ -31,6 +31,11 @@ Deno.test("the loss summary gives first/last means, the guessing baseline and a 
   assert.match(text, /: ██▇▇▇▆▆▅▅▅▄▄▄▃▃▂▂▂▁▁ \(2\.98 high, 2\.03 low\)$/);
   assert.deepEqual(text.split("\n").length, 3);
   assert.match(lossSummary([2, 1], 5), /over the first 2 steps/);
+  // A resumed run has only its own losses, and names their steps.
+  const resumed = lossSummary(losses.slice(0, 300), 28, 3440);
+  assert.match(resumed, /^loss \(resumed after step 3440\): mean 2\.9755 over steps 3441-3490, /);
+  assert.match(resumed, / over steps 3691-3740\n/);
+  assert.match(resumed, /loss over 20 windows of steps 3441-3740: /);
 });
 
 Deno.test("held-out documents are never trained on", async () => {

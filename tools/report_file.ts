@@ -184,7 +184,9 @@ export class ReportFile {
   /** The page's data as of now. */
   report(status: RunReport["status"]): RunReport {
     const losses = this.#recorder.losses;
-    const summary = losses.length > 0 ? lossSummary(losses, this.#setup.tok.vocabSize) : "";
+    const summary = losses.length > 0
+      ? lossSummary(losses, this.#setup.tok.vocabSize, this.#setup.from)
+      : "";
     const elapsed = performance.now() - this.#started;
     return this.#recorder.report(status, elapsed, this.#setup.trainer.weights(), summary);
   }

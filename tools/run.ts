@@ -702,7 +702,9 @@ function conclude(plan: Plan, state: RunState, trained: Trained, io: Output): nu
   const { cfg, tok, opts } = plan;
   if (opts.embeddings) io.out(embeddingReport(tok, state.trainer.weights(), cfg.nEmbd));
   // On stderr, so that stdout stays exactly microgpt.py's.
-  if (trained.losses.length > 0) io.err(lossSummary(trained.losses, tok.vocabSize));
+  if (trained.losses.length > 0) {
+    io.err(lossSummary(trained.losses, tok.vocabSize, state.from));
+  }
   const written = state.report?.finish();
   if (written !== undefined) io.err(written);
   io.flush(); // whether stdout failed is known once all of it was tried

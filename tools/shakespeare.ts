@@ -272,7 +272,7 @@ export async function main(args: string[]): Promise<number> {
         const at = line.match(/^step +(\d+) \/ +(\d+) \| held-out [\d.]+ nats = ([\d.]+) bits/);
         if (at === null) return;
         console.error(
-          `arm ${k + 1}/${ARMS.length} (${arm.name}): step ${at[1]} of ${at[2]}, held-out ` +
+          `arm ${arm.name} (${k + 1} of ${ARMS.length}): step ${at[1]} of ${at[2]}, held-out ` +
             `${at[3]} bits/char, ${clock(performance.now() - started)} in the arm, ` +
             `${clock(performance.now() - began)} in all`,
         );

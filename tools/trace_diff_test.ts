@@ -4,17 +4,20 @@
 
 import assert from "node:assert/strict";
 import { type Engine, graphEngine } from "./engine.ts";
-import { file, stepLines, tmp } from "./testing.ts";
+import { CLI, file, stepLines, tmp } from "./testing.ts";
 import { backwardOrder } from "./trace_compare.ts";
 import { DEFAULT_TOLERANCE, type DiffReport, diffTraces } from "./trace_diff.ts";
 import { parseTrace } from "./trace_read.ts";
 import { runIn, signalAfter } from "./testdata/traced.ts";
 import { type Bugs, variantEngine } from "./testdata/variants.ts";
 
-const text = file(
-  "diff-names.txt",
-  "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n",
-);
+// A small text for the runs below (made only where the tests may write: under deno test -P).
+const text = CLI
+  ? file(
+    "diff-names.txt",
+    "emma\nolivia\nava\nisabella\nsophia\nmia\namelia\nharper\nevelyn\nabigail\n",
+  )
+  : "";
 const tiny = ["--input", text, "--n-layer", "2", "--n-embd", "8", "--n-head", "2"];
 
 let count = 0;
@@ -28,7 +31,7 @@ async function lines(engine: Engine = graphEngine): Promise<string[]> {
   return Deno.readTextFileSync(path).trimEnd().split("\n");
 }
 
-const base = await lines();
+const base = CLI ? await lines() : [];
 
 type Rec = Record<string, unknown> & { kind: string };
 
@@ -57,7 +60,7 @@ function diff(a: string[], b: string[], options = {}): DiffReport {
 /** The record of step `s`. */
 const step = (s: number) => (r: Rec) => r.kind === "step" && r.step === s;
 
-Deno.test("identical traces: 'identical', exit 0, and what was compared", () => {
+Deno.test("identical traces: 'identical', exit 0, and what was compared", { ignore: !CLI }, () => {
   const report = diff(base, base.slice());
   assert.equal(report.exitCode, 0);
   assert.deepEqual(report.lines, [
@@ -66,7 +69,9 @@ Deno.test("identical traces: 'identical', exit 0, and what was compared", () => 
   ]);
 });
 
-Deno.test("a perturbed gradient names its matrix and the one backward() reached before it", () => {
+Deno.test("a perturbed gradient names its matrix and the one backward() reached before it", {
+  ignore: !CLI,
+}, () => {
   const order = backwardOrder(
     (base.map((l) => JSON.parse(l)).filter((r) => r.kind === "init")).map((r) => r.matrix),
   );
@@ -111,7 +116,9 @@ Deno.test("a perturbed gradient names its matrix and the one backward() reached 
   );
 });
 
-Deno.test("a perturbed forward stage names the step, position, layer, head and stage", () => {
+Deno.test("a perturbed forward stage names the step, position, layer, head and stage", {
+  ignore: !CLI,
+}, () => {
   const b = perturb(base, (r) => r.kind === "forward" && r.pos === 3, (r) => {
     const layer = (r.layers as Record<string, number[][]>[])[1];
     layer.attn[1][2] += 1e-7;
@@ -139,28 +146,34 @@ Deno.test("a perturbed forward stage names the step, position, layer, head and s
   );
 });
 
-Deno.test("a header that differs is a setup mismatch, reported before any number", () => {
-  const b = perturb(base, (r) => r.kind === "header", (r) => {
-    (r.settings as Record<string, number>).learning_rate = 0.02;
-    r.docs_sha256 = "0".repeat(64);
-  });
-  const report = diff(base, b);
-  assert.equal(report.exitCode, 1);
-  assert.equal(report.verdict, "setup");
-  assert.match(report.lines[0], /^setup differs: /);
-  assert.deepEqual(report.lines.slice(1), [
-    "  settings.learning_rate: A 0.01, B 0.02",
-    `  docs_sha256: A ${JSON.parse(base[0]).docs_sha256}, B ${"0".repeat(64)}`,
-  ]);
-  // The same documents in another order: the shuffle, an algorithm's divergence.
-  const shuffled = perturb(base, (r) => r.kind === "header", (r) => (r.shuffled_sha256 = "x"));
-  const s = diff(base, shuffled);
-  assert.equal(s.verdict, "diverged");
-  assert.equal(s.lines[0], "diverged at the documents' order after the shuffle (SHA-256)");
-  assert.match(s.lines.join("\n"), /random\.shuffle/);
-});
+Deno.test(
+  "a header that differs is a setup mismatch, reported before any number",
+  { ignore: !CLI },
+  () => {
+    const b = perturb(base, (r) => r.kind === "header", (r) => {
+      (r.settings as Record<string, number>).learning_rate = 0.02;
+      r.docs_sha256 = "0".repeat(64);
+    });
+    const report = diff(base, b);
+    assert.equal(report.exitCode, 1);
+    assert.equal(report.verdict, "setup");
+    assert.match(report.lines[0], /^setup differs: /);
+    assert.deepEqual(report.lines.slice(1), [
+      "  settings.learning_rate: A 0.01, B 0.02",
+      `  docs_sha256: A ${JSON.parse(base[0]).docs_sha256}, B ${"0".repeat(64)}`,
+    ]);
+    // The same documents in another order: the shuffle, an algorithm's divergence.
+    const shuffled = perturb(base, (r) => r.kind === "header", (r) => (r.shuffled_sha256 = "x"));
+    const s = diff(base, shuffled);
+    assert.equal(s.verdict, "diverged");
+    assert.equal(s.lines[0], "diverged at the documents' order after the shuffle (SHA-256)");
+    assert.match(s.lines.join("\n"), /random\.shuffle/);
+  },
+);
 
-Deno.test("the tolerance lets last-bit differences agree; --exact demands bit equality", () => {
+Deno.test("the tolerance lets last-bit differences agree; --exact demands bit equality", {
+  ignore: !CLI,
+}, () => {
   const b = perturb(base, step(1), (r) => (r.loss = (r.loss as number) * (1 + 1e-13)));
   const within = diff(base, b);
   assert.equal(within.exitCode, 0);
@@ -177,7 +190,9 @@ Deno.test("the tolerance lets last-bit differences agree; --exact demands bit eq
   assert.equal(diff(base, b, { tolerance: 1e-12 }).exitCode, 0);
 });
 
-Deno.test("only the steps both traces have are compared; samples only after the same training", async () => {
+Deno.test("only the steps both traces have are compared; samples only after the same training", {
+  ignore: !CLI,
+}, async () => {
   // The tiny run stopped after its second step, as a Ctrl-C stops it: no samples.
   const path = `${tmp}/stopped.jsonl`;
   const args = [...tiny, "--block-size", "8", "--steps", "4", "--samples", "3", "--trace", path];
@@ -200,7 +215,9 @@ Deno.test("only the steps both traces have are compared; samples only after the 
   ]);
 });
 
-Deno.test("a port that only sums in another order agrees within the default tolerance", async () => {
+Deno.test("a port that only sums in another order agrees within the default tolerance", {
+  ignore: !CLI,
+}, async () => {
   const reversed = await lines(variantEngine({ reversedSums: true }));
   const report = diff(base, reversed);
   assert.equal(report.verdict, "within");
@@ -218,12 +235,16 @@ async function bug(bugs: Bugs): Promise<DiffReport> {
   return diff(base, await lines(variantEngine(bugs)));
 }
 
-Deno.test("the engine the bugs are planted in is the graph engine when none is planted", async () => {
+Deno.test("the engine the bugs are planted in is the graph engine when none is planted", {
+  ignore: !CLI,
+}, async () => {
   const report = diff(base, await lines(variantEngine({})), { exact: true });
   assert.equal(report.lines[0], "identical");
 });
 
-Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc1", async () => {
+Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc1", {
+  ignore: !CLI,
+}, async () => {
   const r = await bug({ reluGrad: true });
   assert.equal(r.lines[0], "diverged at step 1: the gradient of layer1.mlp_fc1 (sum of squares)");
   assert.match(
@@ -232,7 +253,9 @@ Deno.test("a wrong ReLU gradient: the first layer backward() reaches, its mlp_fc
   );
 });
 
-Deno.test("a missing attention scale: the attention weights at the second position", async () => {
+Deno.test("a missing attention scale: the attention weights at the second position", {
+  ignore: !CLI,
+}, async () => {
   const r = await bug({ noAttentionScale: true });
   // At position 0 a head attends to one position only: weight 1, scaled or not.
   assert.equal(
@@ -245,26 +268,34 @@ Deno.test("a missing attention scale: the attention weights at the second positi
   );
 });
 
-Deno.test("Adam's bias correction at step instead of step + 1: the first update", async () => {
-  const r = await bug({ adamBiasAtStep: true });
-  assert.equal(r.lines[0], "diverged at step 1: wte's weights after the update (sum of squares)");
-  assert.match(r.lines[2], /^ {2}B: NaN /);
-  assert.match(
-    r.lines[4],
-    /up to the learning rate lr_t and parts at wte's weights after the update: look between them — Adam's update: .*bias correction/,
-  );
-});
+Deno.test(
+  "Adam's bias correction at step instead of step + 1: the first update",
+  { ignore: !CLI },
+  async () => {
+    const r = await bug({ adamBiasAtStep: true });
+    assert.equal(r.lines[0], "diverged at step 1: wte's weights after the update (sum of squares)");
+    assert.match(r.lines[2], /^ {2}B: NaN /);
+    assert.match(
+      r.lines[4],
+      /up to the learning rate lr_t and parts at wte's weights after the update: look between them — Adam's update: .*bias correction/,
+    );
+  },
+);
 
-Deno.test("integer division in the learning-rate decay: the second step's lr_t", async () => {
-  const r = await bug({ lrIntegerDivision: true });
-  assert.equal(r.lines[0], "diverged at step 2: the learning rate lr_t");
-  assert.match(
-    r.lines[4],
-    /up to wte's gradient and parts at the learning rate lr_t: .*float division/,
-  );
-});
+Deno.test(
+  "integer division in the learning-rate decay: the second step's lr_t",
+  { ignore: !CLI },
+  async () => {
+    const r = await bug({ lrIntegerDivision: true });
+    assert.equal(r.lines[0], "diverged at step 2: the learning rate lr_t");
+    assert.match(
+      r.lines[4],
+      /up to wte's gradient and parts at the learning rate lr_t: .*float division/,
+    );
+  },
+);
 
-Deno.test("RMSNorm's eps: the first norm of the first position", async () => {
+Deno.test("RMSNorm's eps: the first norm of the first position", { ignore: !CLI }, async () => {
   const r = await bug({ rmsnormEps: 1e-6 });
   assert.equal(r.lines[0], "diverged at step 1, position 0: the RMSNorm of the embedding, index 0");
   assert.match(
@@ -273,7 +304,9 @@ Deno.test("RMSNorm's eps: the first norm of the first position", async () => {
   );
 });
 
-Deno.test("the init draws in another order: the first weight out of place, and the same draws", async () => {
+Deno.test("the init draws in another order: the first weight out of place, and the same draws", {
+  ignore: !CLI,
+}, async () => {
   const r = await bug({ initColumnMajor: true });
   assert.equal(r.lines[0], "diverged at initial weights: wte's weights, row 0, col 1");
   assert.match(r.lines[4], /the order of the init draws/);
@@ -283,7 +316,9 @@ Deno.test("the init draws in another order: the first weight out of place, and t
   );
 });
 
-Deno.test("the KV cache kept from one sample to the next: the second sample's first draw", async () => {
+Deno.test("the KV cache kept from one sample to the next: the second sample's first draw", {
+  ignore: !CLI,
+}, async () => {
   const r = await bug({ kvCacheKept: true });
   assert.match(
     r.lines[0],
@@ -307,7 +342,9 @@ function cli(args: string[]) {
   return { code: out.code, stdout: decode(out.stdout), stderr: decode(out.stderr) };
 }
 
-Deno.test("the command prints the verdict and exits 0 identical or within, 1 diverged", () => {
+Deno.test("the command prints the verdict and exits 0 identical or within, 1 diverged", {
+  ignore: !CLI,
+}, () => {
   const dir = Deno.makeTempDirSync();
   try {
     const write = (name: string, trace: string[]) => {
@@ -336,7 +373,7 @@ Deno.test("the command prints the verdict and exits 0 identical or within, 1 div
   }
 });
 
-Deno.test("unreadable input: one error line, exit 2, nothing on stdout", () => {
+Deno.test("unreadable input: one error line, exit 2, nothing on stdout", { ignore: !CLI }, () => {
   const dir = Deno.makeTempDirSync();
   try {
     const good = `${dir}/good.jsonl`;
@@ -416,13 +453,17 @@ async function classicVerdicts(): Promise<[string, string][]> {
   return verdicts;
 }
 
-Deno.test("PORTING.md shows each classic bug's verdict as the differ prints it", async () => {
-  const guide = Deno.readTextFileSync(new URL("../PORTING.md", import.meta.url));
-  for (const [name, printed] of await classicVerdicts()) {
-    assert(printed.startsWith("diverged at "), printed);
-    assert(
-      guide.includes("```text\n" + printed + "\n```"),
-      `PORTING.md lacks ${name}'s:\n${printed}`,
-    );
-  }
-});
+Deno.test(
+  "PORTING.md shows each classic bug's verdict as the differ prints it",
+  { ignore: !CLI },
+  async () => {
+    const guide = Deno.readTextFileSync(new URL("../PORTING.md", import.meta.url));
+    for (const [name, printed] of await classicVerdicts()) {
+      assert(printed.startsWith("diverged at "), printed);
+      assert(
+        guide.includes("```text\n" + printed + "\n```"),
+        `PORTING.md lacks ${name}'s:\n${printed}`,
+      );
+    }
+  },
+);

@@ -2,6 +2,7 @@
 
 import assert from "node:assert/strict";
 import { parseTrace, readTrace, TraceError } from "./trace_read.ts";
+import { CLI } from "./testing.ts";
 
 const header = '{"kind":"header","format":"microgpt trace","version":1,"engine":"e",' +
   '"settings":{"n_layer":1,"seed":123456789012345678901234567890,"temperature":null},' +
@@ -48,7 +49,9 @@ Deno.test("what is not a trace of version 1 is refused with one message naming t
   }
 });
 
-Deno.test("readTrace names a missing file, a directory and text that is not UTF-8", async () => {
+Deno.test("readTrace names a missing file, a directory and text that is not UTF-8", {
+  ignore: !CLI,
+}, async () => {
   const dir = await Deno.makeTempDir();
   try {
     await Deno.writeFile(`${dir}/latin1`, new Uint8Array([0x7b, 0xe9, 0x7d]));

@@ -7,7 +7,7 @@ import bundledInput from "../input.txt" with { type: "text" };
 import { DEFAULTS, parseDocs } from "../microgpt.ts";
 import { fastEngine } from "../microgpt_fast.ts";
 import { graphEngine } from "./engine.ts";
-import { file, stepLines, tmp } from "./testing.ts";
+import { CLI, file, stepLines, tmp } from "./testing.ts";
 import {
   docsSha256,
   type ForwardStage,
@@ -213,54 +213,60 @@ Deno.test("the forward observer writes one record per position and refuses a mis
 });
 
 /** The bundled names' first 300 lines, as a file: a text for the runs below. */
-const names = file("trace-names.txt", bundledInput.split("\n").slice(0, 300).join("\n"));
+const names = CLI ? file("trace-names.txt", bundledInput.split("\n").slice(0, 300).join("\n")) : "";
 const small = ["--input", names, "--n-layer", "2", "--n-embd", "8", "--n-head", "2"];
 
-Deno.test("a run's trace is well-formed: a header, the matrices, the steps, the positions, the samples", async () => {
-  const args = [...small, "--block-size", "8", "--steps", "4", "--samples", "4"];
-  const { trace: text } = await traced([...args, "--trace-detail", "3", "--holdout", "50"]);
-  const lines = text.trimEnd().split("\n");
-  const kinds = lines.map((l) => JSON.parse(l).kind);
-  const docs = parseDocs(Deno.readTextFileSync(names));
-  const trace = parseTrace(text, "t");
-  assert.equal(kinds[0], "header");
-  assert.equal(kinds.filter((k) => k === "header").length, 1);
-  assert.equal(trace.header.engine, "microgpt.ts");
-  assert.equal(trace.init.length, 3 + 6 * 2);
-  assert.deepEqual([...trace.steps.keys()], [0, 1, 2, 3]);
-  assert.deepEqual([...trace.forward.keys()], [0, 2]);
-  for (const [s, positions] of trace.forward) {
-    const tokens = trace.steps.get(s)!.tokens;
-    assert.equal(positions.length, tokens.length - 1);
-    positions.forEach((p, i) => {
-      assert.equal(p.pos, i);
-      assert.equal(p.token, tokens[i]);
-      assert.equal(p.target, tokens[i + 1]);
-      assert.equal(p.layers.length, 2);
-      assert.equal((p.layers[1].attn as number[][])[1].length, i + 1);
-      assert(p.prob > 0 && p.prob < 1);
-    });
-  }
-  // Forward records come while the step computes, before its step record.
-  assert.deepEqual(kinds.slice(1 + trace.init.length, 1 + trace.init.length + 2), [
-    "forward",
-    "forward",
-  ]);
-  assert.equal(trace.samples.length, 4);
-  assert.equal(trace.header.data.num_docs, docs.length);
-  assert.equal(trace.header.data.docs_sha256, docsSha256(docs));
-  for (const s of trace.samples) {
-    assert.equal(s.tokens.length, s.probs.length);
-    assert(s.text.length === s.tokens.length || s.text.length === s.tokens.length - 1);
-  }
-  const step = trace.steps.get(1)!;
-  assert.equal(step.lr, 0.01 * (1 - 1 / 4));
-  // The documents trained on are the shuffled ones without the 50 held out: step k reads k % 250.
-  assert.equal(step.doc, 1);
-  assert.deepEqual([...step.grad.keys()], trace.init.map((r) => r.matrix));
-});
+Deno.test(
+  "a run's trace is well-formed: a header, the matrices, the steps, the positions, the samples",
+  { ignore: !CLI },
+  async () => {
+    const args = [...small, "--block-size", "8", "--steps", "4", "--samples", "4"];
+    const { trace: text } = await traced([...args, "--trace-detail", "3", "--holdout", "50"]);
+    const lines = text.trimEnd().split("\n");
+    const kinds = lines.map((l) => JSON.parse(l).kind);
+    const docs = parseDocs(Deno.readTextFileSync(names));
+    const trace = parseTrace(text, "t");
+    assert.equal(kinds[0], "header");
+    assert.equal(kinds.filter((k) => k === "header").length, 1);
+    assert.equal(trace.header.engine, "microgpt.ts");
+    assert.equal(trace.init.length, 3 + 6 * 2);
+    assert.deepEqual([...trace.steps.keys()], [0, 1, 2, 3]);
+    assert.deepEqual([...trace.forward.keys()], [0, 2]);
+    for (const [s, positions] of trace.forward) {
+      const tokens = trace.steps.get(s)!.tokens;
+      assert.equal(positions.length, tokens.length - 1);
+      positions.forEach((p, i) => {
+        assert.equal(p.pos, i);
+        assert.equal(p.token, tokens[i]);
+        assert.equal(p.target, tokens[i + 1]);
+        assert.equal(p.layers.length, 2);
+        assert.equal((p.layers[1].attn as number[][])[1].length, i + 1);
+        assert(p.prob > 0 && p.prob < 1);
+      });
+    }
+    // Forward records come while the step computes, before its step record.
+    assert.deepEqual(kinds.slice(1 + trace.init.length, 1 + trace.init.length + 2), [
+      "forward",
+      "forward",
+    ]);
+    assert.equal(trace.samples.length, 4);
+    assert.equal(trace.header.data.num_docs, docs.length);
+    assert.equal(trace.header.data.docs_sha256, docsSha256(docs));
+    for (const s of trace.samples) {
+      assert.equal(s.tokens.length, s.probs.length);
+      assert(s.text.length === s.tokens.length || s.text.length === s.tokens.length - 1);
+    }
+    const step = trace.steps.get(1)!;
+    assert.equal(step.lr, 0.01 * (1 - 1 / 4));
+    // The documents trained on are the shuffled ones without the 50 held out: step k reads k % 250.
+    assert.equal(step.doc, 1);
+    assert.deepEqual([...step.grad.keys()], trace.init.map((r) => r.matrix));
+  },
+);
 
-Deno.test("tracing changes nothing a run prints, draws or saves, in either engine", async () => {
+Deno.test("tracing changes nothing a run prints, draws or saves, in either engine", {
+  ignore: !CLI,
+}, async () => {
   for (const engine of [graphEngine, fastEngine]) {
     const args = [...small, "--steps", "30", "--samples", "5", "--holdout", "20"];
     const plain = await runIn([...args, "--save", `${tmp}/plain.json`], engine);
@@ -276,25 +282,29 @@ Deno.test("tracing changes nothing a run prints, draws or saves, in either engin
   }
 });
 
-Deno.test("both engines write the default run's trace alike: identical, but for the engine's name", async () => {
-  const detail = ["--trace-detail", "2,500,1000"];
-  const graph = await traced(detail, graphEngine);
-  const fast = await traced(detail, fastEngine);
-  assert.equal(fast.stdout, graph.stdout);
-  const a = parseTrace(graph.trace, "graph.jsonl");
-  const b = parseTrace(fast.trace, "fast.jsonl");
-  assert.equal(b.header.engine, "microgpt_fast.ts");
-  assert.equal(
-    fast.trace.replace('"engine":"microgpt_fast.ts"', '"engine":"microgpt.ts"'),
-    graph.trace,
-  );
-  const report = diffTraces(a, b, { exact: true });
-  assert.deepEqual(report.lines, [
-    "identical",
-    "compared: header, initial weights, steps 1-1000, forward passes at steps 1-2, 500, 1000, " +
-    "samples 1-20",
-  ]);
-});
+Deno.test(
+  "both engines write the default run's trace alike: identical, but for the engine's name",
+  { ignore: !CLI },
+  async () => {
+    const detail = ["--trace-detail", "2,500,1000"];
+    const graph = await traced(detail, graphEngine);
+    const fast = await traced(detail, fastEngine);
+    assert.equal(fast.stdout, graph.stdout);
+    const a = parseTrace(graph.trace, "graph.jsonl");
+    const b = parseTrace(fast.trace, "fast.jsonl");
+    assert.equal(b.header.engine, "microgpt_fast.ts");
+    assert.equal(
+      fast.trace.replace('"engine":"microgpt_fast.ts"', '"engine":"microgpt.ts"'),
+      graph.trace,
+    );
+    const report = diffTraces(a, b, { exact: true });
+    assert.deepEqual(report.lines, [
+      "identical",
+      "compared: header, initial weights, steps 1-1000, forward passes at steps 1-2, 500, 1000, " +
+      "samples 1-20",
+    ]);
+  },
+);
 
 // ---------------------------------------------------------------------------------------------
 // Against microgpt.py
