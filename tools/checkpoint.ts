@@ -24,8 +24,16 @@ import { matrixShapes, numParams } from "./engine.ts";
 import { readText } from "./files.ts";
 import { JsonShape, MAX_MODEL_BYTES, MAX_PARAMS, MAX_SEED_DIGITS } from "./limits.ts";
 import { CliError, describe, escapeControls, isControl, isRecord, shown } from "./messages.ts";
+import type { Kind } from "./safe_save.ts";
 
 const MODEL_FORMAT = "microgpt.ts model";
+
+/** A saved model, as --save knows one before it replaces it: JSON whose first field is the
+ * format tag (as modelToJSON writes it, pretty-printed or not). */
+export const CHECKPOINT_KIND: Kind = {
+  what: "a saved microgpt.ts model",
+  is: (head) => /^\s*\{\s*"format"\s*:\s*"microgpt\.ts model"/.test(head),
+};
 const MODEL_VERSION = 2;
 
 /** Where a run stands: everything besides the weights that continuing it exactly needs. */

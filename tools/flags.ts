@@ -396,7 +396,13 @@ function readHoldout(text: string | undefined, opts: Options): void {
     return;
   }
   const share = text.slice(0, -1);
-  const percent = /^([0-9]+\.?[0-9]*|\.[0-9]+)$/.test(share) ? Number(share) : NaN;
+  if (!/^([0-9]+\.?[0-9]*|\.[0-9]+)$/.test(share)) {
+    throw usageError(
+      `--holdout ${describe(text)}: a share of the text is a decimal number of percent, ` +
+        `such as 10% or 2.5%`,
+    );
+  }
+  const percent = Number(share);
   if (!(percent > 0 && percent < 100)) {
     throw usageError(
       `--holdout ${describe(text)}: a share of the text must be above 0% and below 100%`,
@@ -448,7 +454,8 @@ function crossCheck(values: Values, opts: Options): void {
   if (opts.saveEvery !== undefined && opts.save === undefined) {
     throw usageError(`--save-every needs --save PATH: where to write the checkpoints`);
   }
-  if (opts.holdoutAll && opts.holdoutPercent === 0) {
+  // A resumed run's holdout is its checkpoint's: prepare checks --holdout-all against it.
+  if (opts.holdoutAll && opts.holdoutPercent === 0 && opts.resume === undefined) {
     throw usageError(`--holdout-all goes with --holdout P% (a share of the text, such as 10%)`);
   }
   if (opts.load !== undefined && opts.resume !== undefined) {

@@ -329,7 +329,10 @@ for (const [name, script] of ENGINES) {
         (out) => out.includes("step   10 /"),
       );
       assert.equal(run.status.code, 130, run.stderr);
-      assert.match(run.stderr, /^stopped by SIGINT after step 10 of 10; nothing was saved/m);
+      assert.match(
+        run.stderr,
+        /^stopped by SIGINT after step 10 of 10, whose held-out score was abandoned; nothing was saved/m,
+      );
       // Steps 1 to 9 scored their part (the first line); the end's scoring was abandoned.
       const scores = run.stderr.split("\n").filter((l) => / held-out [\d.]+ nats/.test(l));
       assert.equal(scores.length, 9, run.stderr);

@@ -128,7 +128,12 @@ function concat(chunks: Uint8Array[]): Uint8Array {
 }
 
 /** What --log's messages call the log. */
-const LOG_PURPOSE: Purpose = { flag: "--log", action: "write the log", doing: "writing" };
+const LOG_PURPOSE: Purpose = {
+  flag: "--log",
+  action: "write the log",
+  doing: "writing",
+  kind: { what: "a loss log", is: (head) => head.split("\n")[0] === LossLog.HEADER },
+};
 
 /** Checks, before anything is printed, that the log can be written where asked: the same checks
  * as a save's (links, /proc, FIFOs, devices, a missing directory, the files it must never

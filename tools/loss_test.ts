@@ -135,7 +135,10 @@ for (const [name, script] of ENGINES) {
         (out) => out.includes("step    1 /"),
       );
       assert.equal(run.status.code, 130, run.stderr);
-      assert.match(run.stderr, /^stopped by SIGINT after step 1 of 10; nothing was saved/m);
+      assert.match(
+        run.stderr,
+        /^stopped by SIGINT after step 1 of 10, whose held-out score was abandoned; nothing was saved/m,
+      );
       assert.doesNotMatch(run.stderr, /held-out loss/); // the scoring was abandoned, not finished
     },
   });
@@ -212,7 +215,7 @@ for (const [name, script] of ENGINES) {
         ["--log", "write the log"],
         ["--save", "save to"],
         ["--trace", "write the trace"],
-        ["--report", "save to"],
+        ["--report", "write the page"],
       ];
       for (const [flag, action] of writers) {
         for (const [path, why] of cases) {

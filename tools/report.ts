@@ -169,6 +169,8 @@ function runSection(r: RunReport): string {
     ? `stopped while sampling (${r.samples.length} of ${s.numSamples} samples drawn)`
     : r.status === "stopped"
     ? `stopped after step ${done} of ${s.numSteps}`
+    : r.status === "failed"
+    ? `ended by an error after step ${done} of ${s.numSteps} (the terminal says which)`
     : `training: step ${done} of ${s.numSteps} (the page is rewritten at each tenth of the ` +
       `run and reloads itself)`;
   const resumed = r.loss.firstStep > 0
@@ -314,6 +316,8 @@ ${body}</section>`;
 function pending(r: RunReport): string {
   return r.status === "training"
     ? "It comes after training: sampling has not started yet."
+    : r.status === "failed"
+    ? "The run ended by an error before sampling."
     : "The run stopped before sampling.";
 }
 

@@ -116,8 +116,9 @@ export interface RunReport {
   engine: string;
   /** The exact command that ran, as one shell line. */
   command: string;
-  /** Where the run is: still training, stopped by a signal, or finished (samples drawn). */
-  status: "training" | "stopped" | "finished";
+  /** Where the run is: still training, stopped by a signal, ended by an error (the page then
+   * says no more than what it had), or finished (samples drawn). */
+  status: "training" | "stopped" | "failed" | "finished";
   /** Wall time of the run so far, in milliseconds. */
   elapsedMs: number;
   /** The settings. */

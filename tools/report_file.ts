@@ -38,7 +38,15 @@ import { renderReport } from "./report.ts";
 import type { HeldOutPoint, RunReport } from "./report_data.ts";
 import { ReportRecorder } from "./report_recorder.ts";
 import { scriptPath, shellWord } from "./resume.ts";
-import { checkSavePath, type Guarded, saveText } from "./safe_save.ts";
+import { checkWritePath, type Guarded, type Purpose, saveText } from "./safe_save.ts";
+
+/** What --report's messages call the page; the only file it replaces is a page of a run. */
+const PAGE_PURPOSE: Purpose = {
+  flag: "--report",
+  action: "write the page",
+  doing: "writing",
+  kind: { what: "a microgpt run's page", is: (head) => head.includes("<title>microgpt run") },
+};
 
 /** The one adapter between the held-out scoring and the page: the score that tools/loss.ts's
  * `HeldOut.score` returned after 0-based `step`, over `count` documents, as the page's point. */
@@ -62,7 +70,7 @@ export function checkReportPath(path: string, keep: Guarded[]): string {
   if (STDIN_PATHS.has(path)) {
     throw usageError(`--report writes a file: name one (./- for a file called "-")`);
   }
-  return checkSavePath(path, "--report", keep);
+  return checkWritePath(path, PAGE_PURPOSE, keep);
 }
 
 /** The command that runs this run again, as one shell line: Deno with the permissions the

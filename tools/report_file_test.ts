@@ -281,3 +281,20 @@ Deno.test({
     assert(page.includes(`what is held out, ${said}`), "the loss chart's words");
   },
 });
+
+Deno.test({
+  name: "a run that ends by an error leaves a page that says so, and does not reload itself",
+  ignore: !CLI,
+  fn: async () => {
+    const path = `${tmp}/failed.html`;
+    const r = await runScript(FAST, ["--lr", "1e6", "--steps", "50", "--report", path], [
+      "--allow-read",
+      "--allow-write",
+    ]);
+    assert.equal(r.code, 1);
+    assert.match(r.stderr, /^error: the loss became Infinity at step 2/);
+    const page = Deno.readTextFileSync(path);
+    assert.match(page, /<b>ended by an error after step 1 of 50 \(the terminal says which\)<\/b>/);
+    assert(!page.includes(`http-equiv="refresh"`), "a page of an ended run must not reload");
+  },
+});

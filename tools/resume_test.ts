@@ -349,3 +349,41 @@ for (const [name, script] of ENGINES) {
     },
   });
 }
+
+Deno.test({
+  name: "cli: a --holdout P% --holdout-all run's printed resume command works as printed",
+  ignore: !CLI,
+  fn: async () => {
+    const ckpt = `${tmp}/holdout-all.json`;
+    const args = ["--steps", "3000", "--samples", "1", "--holdout", "10%", "--holdout-all"];
+    const run = await interrupted(
+      FAST,
+      [...args, "--save", ckpt],
+      "SIGINT",
+      (out) => out.includes("step "),
+      800,
+    );
+    assert.equal(run.status.code, 130, run.stderr);
+    const printed = run.stderr.match(/resume with: deno run --allow-read --allow-write \S+ (.*)$/m);
+    assert(printed !== null, run.stderr);
+    assert.match(printed[1], /--holdout-all/);
+    const resumed = await runScript(FAST, printed[1].split(" "), ["--allow-read", "--allow-write"]);
+    assert.equal(resumed.code, 0, resumed.stderr);
+    assert.match(resumed.stderr, /^held out: the last \d+ lines/m);
+    // A checkpoint without a P% holdout cannot score all of one.
+    const plain = `${tmp}/plain-holdout.json`;
+    assert.equal(
+      (await runScript(FAST, ["--steps", "3", "--samples", "0", "--save", plain], [
+        "--allow-read",
+        "--allow-write",
+      ])).code,
+      0,
+    );
+    await refusedBy(
+      FAST,
+      ["--resume", plain, "--holdout-all"],
+      2,
+      /^error: --holdout-all goes with --holdout P% .*holds out nothing$/,
+    );
+  },
+});

@@ -29,6 +29,7 @@ import { type Config, type Draw, Random, type SampleWatch, Tokenizer } from "../
 import { ATTENTION_POSITIONS, attentionReport } from "./attention.ts";
 import {
   type Checkpoint,
+  CHECKPOINT_KIND,
   fingerprint,
   modelToJSON,
   readModel,
@@ -58,6 +59,7 @@ import {
   checkSavePath,
   claimFile,
   type Guarded,
+  readFile,
   replaces,
   saveText,
   trainingText,
@@ -89,6 +91,10 @@ export async function run(
       return watch!.exitCode;
     }
     return conclude(plan, state, trained, io);
+  } catch (err) {
+    // A page left saying "training" would reload itself forever: it says how the run ended.
+    if (err instanceof CliError) state?.report?.write("failed");
+    throw err;
   } finally {
     state?.trace?.close();
   }
@@ -153,6 +159,14 @@ export async function prepare(opts: Options, engine: Engine): Promise<Plan> {
   if (loaded !== undefined) cfg = loadFor(loaded, opts, chars);
   const holdout = cp?.holdout ?? opts.holdout;
   const holdoutPercent = cp !== undefined ? cp.holdoutPercent ?? 0 : opts.holdoutPercent;
+  if (opts.holdoutAll && holdoutPercent === 0) {
+    throw usageError(
+      `--holdout-all goes with --holdout P% (a share of the text, such as 10%), and ` +
+        `${shown(opts.resume!)} holds out ${
+          cp!.holdout > 0 ? `${cp!.holdout} documents` : "nothing"
+        }`,
+    );
+  }
   const prefix = cp !== undefined && !opts.given.has("prefix") ? cp.prefix : opts.prefix;
   const tok = resumed?.tok ?? loaded?.tok ?? new Tokenizer(chars);
   const split = holdoutPercent > 0 ? splitText(allDocs, holdoutPercent) : undefined;
@@ -221,13 +235,16 @@ function checkOutputFiles(
   const reportFile: Guarded[] = opts.report === undefined
     ? []
     : [{ what: "the --report file", path: opts.report }];
-  const saveTo = opts.save === undefined
-    ? undefined
-    : checkSavePath(opts.save, "--save", [text, ...logFile, ...traceFile, ...reportFile]);
+  const saveTo = opts.save === undefined ? undefined : checkSavePath(
+    opts.save,
+    "--save",
+    [text, ...logFile, ...traceFile, ...reportFile],
+    CHECKPOINT_KIND,
+  );
   const files: Guarded[] = [text];
   if (saveTo !== undefined) files.push({ what: "the --save file", path: saveTo });
-  if (opts.resume !== undefined) files.push({ what: "the --resume file", path: opts.resume });
-  if (opts.load !== undefined) files.push({ what: "the --load file", path: opts.load });
+  if (opts.resume !== undefined) files.push(readFile(opts.resume, "the --resume file"));
+  if (opts.load !== undefined) files.push(readFile(opts.load, "the --load file"));
   const logTo = opts.log === undefined
     ? undefined
     : checkLogPath(opts.log, [...files, ...traceFile, ...reportFile]);
@@ -391,6 +408,8 @@ interface Trained {
   logFailure?: string;
   /** Why the final save failed, if it did. */
   saveError?: CliError;
+  /** The step (from 1) whose held-out score a signal abandoned, if one did. */
+  unscored?: number;
 }
 
 /** The checkpoints of a run: the last one known to be whole at --save's path, and the failure of
@@ -443,6 +462,7 @@ function trainAll(plan: Plan, state: RunState, io: Output, watch?: SignalWatch):
         if (heldOut.due(step)) {
           // A signal abandons the scoring: the run stops after this step all the same.
           const scored = heldOut.score(trainer, tok, cfg, step, trained.losses, from, stopped);
+          if (scored === undefined) trained.unscored = step + 1;
           heldOutLoss = scored?.loss;
           if (scored !== undefined) {
             printer.breakLine();
@@ -540,9 +560,14 @@ function lastGood(plan: Plan, saves: Saves): string {
 function lossError(plan: Plan, state: RunState, step: number, loss: number): CliError {
   const { opts, cfg } = plan;
   const fromFile = plan.resumed !== undefined || plan.loaded !== undefined;
+  // The first step's loss comes from the weights the run starts with, before any update.
+  const largest = `(the largest is ${largestWeight(state.weights).toExponential(2)})`;
   const cause = fromFile && step === state.from
     ? `the weights from ${shown((opts.resume ?? opts.load)!)} are too large to compute ` +
-      `with (the largest is ${largestWeight(state.weights).toExponential(2)})`
+      `with ${largest}`
+    : step === state.from
+    ? `the initial weights, drawn with --init-std ${cfg.initStd}, are too large to compute ` +
+      `with ${largest}; choose a smaller --init-std`
     : plan.resumed !== undefined
     ? `the run's learning rate (${cfg.learningRate}, from ${shown(opts.resume!)}) is ` +
       `too high to continue; start again with a lower --lr`
@@ -588,7 +613,8 @@ function finish(
   if (!trained.stopped) return undefined;
   const reportError = state.report?.stopped();
   if (io.terminal) io.out("\n");
-  const at = `stopped by ${watch!.name} after step ${trained.done} of ${cfg.numSteps}`;
+  const at = `stopped by ${watch!.name} after step ${trained.done} of ${cfg.numSteps}` +
+    (trained.unscored === undefined ? "" : `, whose held-out score was abandoned`);
   const lines = unprinted.length === 1 ? "step line" : `${unprinted.length} step lines`;
   if (trained.saveError !== undefined) {
     const good = trained.saves.good;

@@ -228,3 +228,16 @@ for (const engine of [graphEngine, fastEngine]) {
     assert.equal(io.stderr, "stopped by SIGINT while sampling\n");
   });
 }
+
+Deno.test({
+  name: "cli: a first loss that is not a number blames the initial weights, not the learning rate",
+  ignore: !CLI,
+  fn: async () => {
+    await refused(
+      ["--init-std", "1e308", "--steps", "5"],
+      1,
+      /the loss became NaN at step 1; the initial weights, drawn with --init-std 1e\+308, are too large to compute with \(the largest is Infinity\); choose a smaller --init-std$/,
+    );
+    await refused(["--holdout", "1e-9%"], 2, /a share of the text is a decimal number of percent/);
+  },
+});

@@ -12,7 +12,7 @@ import { checkPathArgument, fileError, STDIN_PATHS } from "./files.ts";
 import { CliError, shown } from "./messages.ts";
 
 /** What a written file is for, in messages: "save to" and "saving" for --save, "write the log"
- * and "writing" for --log. */
+ * and "writing" for --log; and what a file already there must be for the run to replace it. */
 export interface Purpose {
   /** The flag that names the file. */
   flag: string;
@@ -20,6 +20,35 @@ export interface Purpose {
   action: string;
   /** What needs permission: "saving", "writing". */
   doing: string;
+  /** The only kind of file it replaces (an empty file aside), if it is particular. */
+  kind?: Kind;
+}
+
+/** A kind of file a run writes (a checkpoint, a log, a page), known by its first bytes: a run
+ * replaces a file of its own kind and nothing else a user may have made (a notes.txt, a source
+ * file, another tool's output). */
+export interface Kind {
+  /** Its name in messages: "a checkpoint". */
+  what: string;
+  /** Whether a file's first bytes (up to 4 KiB, as text) are this kind's. */
+  is(head: string): boolean;
+}
+
+/** The first 4 KiB of a file, as text (whatever its bytes). */
+function headOf(path: string, action: string): string {
+  let file: Deno.FsFile;
+  try {
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    throw fileError(action, path, err);
+  }
+  try {
+    const bytes = new Uint8Array(4096);
+    const n = file.readSync(bytes) ?? 0;
+    return new TextDecoder().decode(bytes.subarray(0, n));
+  } finally {
+    file.close();
+  }
 }
 
 /** A path under /proc or /sys: a view of the running system (/proc/self/fd/1 is whatever stdout
@@ -133,6 +162,13 @@ export function replaces(target: string, guarded: Guarded): boolean {
   return a !== undefined && b !== undefined && a.dev === b.dev && a.ino === b.ino;
 }
 
+/** A file read by the run (`-` and its spellings: the file behind standard input, known by its
+ * device and inode) as a file nothing the run writes may replace. */
+export function readFile(path: string, what: string): Guarded {
+  if (STDIN_PATHS.has(path)) return { what, id: stdinIdentity() };
+  return { what, path };
+}
+
 /** The training text as a guarded file: --input's file, the file behind standard input, or the
  * bundled input.txt beside the script. */
 export function trainingText(input: string | undefined): Guarded {
@@ -141,14 +177,18 @@ export function trainingText(input: string | undefined): Guarded {
     if (bundled.protocol !== "file:") return { what: "the training text" };
     return { what: "the bundled training text", path: decodeURIComponent(bundled.pathname) };
   }
-  if (STDIN_PATHS.has(input)) return { what: "the training text", id: stdinIdentity() };
-  return { what: "the training text", path: input };
+  return readFile(input, "the training text");
 }
 
 /** Checks, before any training, that `path` can be saved, and returns where the save writes.
  * `keep` lists files the save must never replace (the training text, the log). */
-export function checkSavePath(path: string, flag: string, keep: Guarded[]): string {
-  return checkWritePath(path, { flag, action: "save to", doing: "saving" }, keep);
+export function checkSavePath(
+  path: string,
+  flag: string,
+  keep: Guarded[],
+  kind?: Kind,
+): string {
+  return checkWritePath(path, { flag, action: "save to", doing: "saving", kind }, keep);
 }
 
 /** Checks, before anything is printed, that a file can be written at `path` (a checkpoint or a
@@ -196,6 +236,16 @@ export function checkWritePath(path: string, purpose: Purpose, keep: Guarded[]):
         1,
       );
     }
+  }
+  const kind = purpose.kind;
+  if (
+    info !== undefined && info.size > 0 && kind !== undefined && !kind.is(headOf(target, action))
+  ) {
+    throw new CliError(
+      `${flag} ${shown(path)} exists and is not ${kind.what}: not replacing it; choose another ` +
+        `path (or remove the file)`,
+      1,
+    );
   }
   // Probe the directory the way a save will use it.
   const probe = createTemp(dir, path, action);

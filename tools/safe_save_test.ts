@@ -3,7 +3,10 @@
 
 import assert from "node:assert/strict";
 import bundledInput from "../input.txt" with { type: "text" };
-import { CLI, cli, FAST, refused, runScript, SCRIPT, tmp } from "./testing.ts";
+import { CLI, cli, ENGINES, FAST, refused, refusedBy, runScript, SCRIPT, tmp } from "./testing.ts";
+
+/** An earlier checkpoint, as far as a save looks before replacing a file: its first bytes. */
+const OLD_CHECKPOINT = `{"format":"microgpt.ts model","version":2}\n`;
 
 Deno.test({
   name: "cli: --save refuses a missing directory, a directory or no permission before training",
@@ -71,7 +74,7 @@ Deno.test({
     await refused(["--save", "/dev/null"], 1, /it is a device, not a regular file/);
     // Through a symlink: the link stays, its target gets the model, with its mode kept.
     const target = `${dir}/real.json`;
-    Deno.writeTextFileSync(target, "old");
+    Deno.writeTextFileSync(target, OLD_CHECKPOINT);
     Deno.chmodSync(target, 0o600);
     Deno.symlinkSync("real.json", `${dir}/link.json`);
     const r = await cli(["--steps", "3", "--samples", "0", "--save", `${dir}/link.json`]);
@@ -151,9 +154,69 @@ Deno.test({
   ignore: !CLI,
   fn: async () => {
     const path = `${tmp}/suid.json`;
-    Deno.writeTextFileSync(path, "x");
+    Deno.writeTextFileSync(path, OLD_CHECKPOINT);
     Deno.chmodSync(path, 0o6750);
     assert.equal((await cli(["--steps", "1", "--samples", "0", "--save", path])).code, 0);
     assert.equal(Deno.statSync(path).mode! & 0o7777, 0o6750);
   },
 });
+
+for (const [name, script] of ENGINES) {
+  Deno.test({
+    name:
+      `cli: --save, --log and --report replace a file of their own kind, nothing else (${name})`,
+    ignore: !CLI,
+    fn: async () => {
+      const dir = `${tmp}/kinds-${name}`;
+      Deno.mkdirSync(dir);
+      const rw = ["--allow-read", "--allow-write"];
+      const notes = `${dir}/notes.txt`;
+      Deno.writeTextFileSync(notes, "my notes\n");
+      const run = (extra: string[]) =>
+        runScript(script, ["--steps", "2", "--samples", "1", ...extra], rw);
+      // Each flag makes its file, then replaces it on the next run: a file of its own kind.
+      const made = {
+        "--save": `${dir}/m.json`,
+        "--log": `${dir}/l.tsv`,
+        "--report": `${dir}/p.html`,
+      };
+      for (const [flag, path] of Object.entries(made)) {
+        for (let k = 0; k < 2; k++) assert.equal((await run([flag, path])).code, 0, `${flag} ${k}`);
+        Deno.writeTextFileSync(`${dir}/empty`, "");
+        assert.equal((await run([flag, `${dir}/empty`])).code, 0, `${flag} on an empty file`);
+        Deno.removeSync(`${dir}/empty`);
+      }
+      // Anything else is left alone: a user's file, another flag's file, a source file.
+      const others: [string, string, string][] = [
+        ["--save", notes, "a saved microgpt.ts model"],
+        ["--log", notes, "a loss log"],
+        ["--report", notes, "a microgpt run's page"],
+        ["--save", made["--log"], "a saved microgpt.ts model"],
+        ["--log", made["--report"], "a loss log"],
+        ["--report", made["--save"], "a microgpt run's page"],
+        ["--report", SCRIPT, "a microgpt run's page"],
+      ];
+      for (const [flag, path, kind] of others) {
+        const before = Deno.readFileSync(path);
+        const why = new RegExp(`^error: ${flag} .* exists and is not ${kind}: not replacing it`);
+        await refusedBy(script, ["--steps", "2", flag, path], 1, why);
+        assert.deepEqual(Deno.readFileSync(path), before, `${flag} ${path}`);
+      }
+      // Nor is a checkpoint that a run resumes from standard input.
+      const saved = Deno.readTextFileSync(made["--save"]);
+      const piped = new Deno.Command(Deno.execPath(), {
+        args: ["run", ...rw, script, "--resume", "-", "--log", made["--save"]],
+        stdin: "piped",
+        stdout: "null",
+        stderr: "piped",
+      }).spawn();
+      const writer = piped.stdin.getWriter();
+      await writer.write(new TextEncoder().encode(saved));
+      await writer.close();
+      const out = await piped.output();
+      assert.equal(out.code, 1);
+      assert.match(new TextDecoder().decode(out.stderr), /^error: --log .*m\.json /);
+      assert.equal(Deno.readTextFileSync(made["--save"]), saved);
+    },
+  });
+}
