@@ -305,7 +305,8 @@ Deno.test({
     const share = /a share of the text must be above 0% and below 100%/;
     await refused(["--holdout", "0%"], 2, share);
     await refused(["--holdout", "100%"], 2, share);
-    await refused(["--holdout", "ten%"], 2, share);
+    await refused(["--holdout", "ten%"], 2, /"ten%": a share of the text is a decimal number of/);
+    await refused(["--holdout", "1e-9%"], 2, /a share of the text is a decimal number of percent/);
     await refused(["--holdout", "ten"], 2, /--holdout must be a whole number >= 1 or a share/);
     await refused(["--holdout-all"], 2, /--holdout-all goes with --holdout P%/);
     await refused(["--holdout", "5", "--holdout-all"], 2, /--holdout-all goes with --holdout P%/);

@@ -70,7 +70,10 @@ Deno.test({
     }
     assert.match(r.stdout, /all \d+ held-out characters scored in every arm; total /);
     // A progress line at each of the ten held-out points of each arm.
-    assert.equal(r.stderr.split("\n").filter((l) => /^arm \d\/5 /.test(l)).length, 50);
+    assert.equal(
+      r.stderr.split("\n").filter((l) => /^arm \d [^(]*\(\d of 5\): step /.test(l)).length,
+      50,
+    );
     for (
       const [args, why] of [
         [["--chars", "3000"], /^error: --input PATH is needed/],
