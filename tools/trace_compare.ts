@@ -6,14 +6,15 @@
  * the tolerance stops the walk as a {@linkcode Divergence}, which remembers the last quantity that
  * agreed. tools/trace_diff.ts turns that into a verdict.
  *
- * @example Compare the steps of two traces
+ * @example Compare the first step of two traces
  * ```ts
  * import { compareStep, Divergence, Walker } from "./trace_compare.ts";
- * import { readTrace } from "./trace_read.ts";
- * const [a, b] = [await readTrace("a.jsonl"), await readTrace("b.jsonl")];
+ * import { openTrace } from "./trace_read.ts";
+ * const [a, b] = [openTrace("a.jsonl"), openTrace("b.jsonl")];
+ * const [sa, sb] = [a.nextStep(), b.nextStep()];
  * const walker = new Walker(1e-9, false);
  * try {
- *   for (const step of a.steps.keys()) if (b.steps.has(step)) compareStep(walker, a, b, step);
+ *   if (sa && sb) compareStep(walker, a.init.map((r) => r.matrix), sa, sb);
  * } catch (err) {
  *   if (err instanceof Divergence) console.log(err.q.what, err.a, err.b);
  * }
@@ -23,7 +24,14 @@
  */
 
 import { LAYER_STAGES } from "./trace.ts";
-import type { ForwardRecord, LayerRecord, SampleRecord, Trace } from "./trace_read.ts";
+import type {
+  ForwardRecord,
+  Header,
+  InitRecord,
+  LayerRecord,
+  SampleRecord,
+  StepGroup,
+} from "./trace_read.ts";
 
 /** One quantity of a trace: where it is, and what it is. */
 export interface Quantity {
@@ -216,8 +224,9 @@ export function structure(w: Walker, q: Quantity, a: unknown, b: unknown): void 
 }
 
 /** The initial weights: the matrices and their shapes, then each matrix's weights and sum. */
-export function compareInit(w: Walker, a: Trace, b: Trace): void {
-  const shapes = (t: Trace) => t.init.map((r) => `${r.matrix} ${r.rows}x${r.cols}`);
+export function compareInit(w: Walker, a: { init: InitRecord[] }, b: { init: InitRecord[] }): void {
+  const shapes = (t: { init: InitRecord[] }) =>
+    t.init.map((r) => `${r.matrix} ${r.rows}x${r.cols}`);
   const q0: Quantity = { record: "init", what: "", key: "init:shapes", kind: "init" };
   structure(
     w,
@@ -308,10 +317,12 @@ function compareForward(w: Walker, step: number, fa: ForwardRecord[], fb: Forwar
 }
 
 /** One step both traces hold: document, tokens, forward pass (when both traced it), loss,
- * gradients in backward order, learning rate, weights after the update. */
-export function compareStep(w: Walker, a: Trace, b: Trace, s: number): void {
-  const sa = a.steps.get(s)!;
-  const sb = b.steps.get(s)!;
+ * gradients in backward order, learning rate, weights after the update. `names` are the
+ * matrices, in state_dict order. */
+export function compareStep(w: Walker, names: string[], a: StepGroup, b: StepGroup): void {
+  const sa = a.step;
+  const sb = b.step;
+  const s = sa.step;
   const q0: Quantity = { record: "step", step: s, what: "", key: "", kind: "data" };
   w.equal(
     { ...q0, key: "doc", what: "the document (its index in the shuffled list)" },
@@ -319,8 +330,8 @@ export function compareStep(w: Walker, a: Trace, b: Trace, s: number): void {
     sb.doc,
   );
   w.equal({ ...q0, key: "tokens", what: "the tokens" }, sa.tokens, sb.tokens);
-  const fa = a.forward.get(s);
-  const fb = b.forward.get(s);
+  const fa = a.forward;
+  const fb = b.forward;
   if (fa !== undefined && fb !== undefined) compareForward(w, s, fa, fb);
   const detailed = fa !== undefined && fb !== undefined;
   w.scalar(
@@ -328,7 +339,6 @@ export function compareStep(w: Walker, a: Trace, b: Trace, s: number): void {
     sa.loss,
     sb.loss,
   );
-  const names = a.init.map((r) => r.matrix);
   for (
     const [what, ma, mb] of [["grad_sumsq", sa.grad, sb.grad], [
       "weight_sumsq",
@@ -360,16 +370,27 @@ export function compareStep(w: Walker, a: Trace, b: Trace, s: number): void {
   }
 }
 
-/** The samples, draw by draw. */
-export function compareSamples(w: Walker, a: Trace, b: Trace): void {
+/** What the samples are compared with: the vocabulary, to name the tokens drawn. */
+export interface Samples {
+  /** The trace's header. */
+  header: Header;
+  /** Its samples, in order. */
+  samples: SampleRecord[];
+}
+
+/** The samples, draw by draw: all of them, or the first `upTo` (when a trace was cut short). */
+export function compareSamples(w: Walker, a: Samples, b: Samples, upTo?: number): void {
   const q0: Quantity = { record: "sample", what: "", key: "", kind: "samples" };
-  structure(w, { ...q0, what: "the number of samples" }, a.samples.length, b.samples.length);
-  for (let i = 0; i < a.samples.length; i++) {
+  if (upTo === undefined) {
+    structure(w, { ...q0, what: "the number of samples" }, a.samples.length, b.samples.length);
+  }
+  const count = upTo ?? a.samples.length;
+  for (let i = 0; i < count; i++) {
     const ra = a.samples[i];
     const rb = b.samples[i];
     const base = { ...q0, sample: i };
     for (let p = 0; p < Math.max(ra.tokens.length, rb.tokens.length); p++) {
-      const token = (r: SampleRecord, t: Trace) => {
+      const token = (r: SampleRecord, t: Samples) => {
         const id = r.tokens[p];
         if (id === undefined) return "none: the sample has ended";
         return `${id} (${id === t.header.bos ? "BOS" : JSON.stringify(t.header.vocab[id])})`;

@@ -19,6 +19,11 @@
  * Exit codes: 0 identical or within the tolerance, 1 diverged (or set up differently), 2 an
  * unreadable input.
  *
+ * The traces are read in step, one step of each at a time, never whole: a trace of any length can
+ * be compared (a long run's is larger than the longest string JavaScript holds), in memory that
+ * does not grow with it. A last line cut short (a writer killed mid-line, a full disk) is left out,
+ * and the line saying what was compared says so.
+ *
  * @module
  */
 
@@ -32,8 +37,18 @@ import {
   type Stats,
   Walker,
 } from "./trace_compare.ts";
+import { escapeControls, shown } from "./messages.ts";
 import { hint, nameBeside } from "./trace_hints.ts";
-import { type Header, readTrace, type Trace, TraceError } from "./trace_read.ts";
+import {
+  type Header,
+  openTrace,
+  type SampleRecord,
+  type Trace,
+  TraceError,
+  type TraceReader,
+  type TraceSource,
+  traceSource,
+} from "./trace_read.ts";
 
 /** The default tolerance on the relative difference of two numbers. Chosen by measurement: over
  * microgpt.py's whole default run (1000 steps, forward passes traced at steps 1, 2, 100, 500 and
@@ -96,35 +111,101 @@ function ranges(steps: number[]): string {
   return parts.join(", ");
 }
 
-/** The steps both traces hold, in order. */
-function commonSteps(a: Trace, b: Trace): number[] {
-  return [...a.steps.keys()].filter((s) => b.steps.has(s)).sort((x, y) => x - y);
+/** What the walk over two traces' steps saw. */
+interface Walked {
+  /** The steps both hold, in order. */
+  common: number[];
+  /** Those both traced in detail. */
+  detailed: number[];
+  /** How many steps each holds. */
+  countA: number;
+  countB: number;
+  /** The samples of each. */
+  samplesA: SampleRecord[];
+  samplesB: SampleRecord[];
 }
 
 /** Whether the samples of two traces come after the same training. */
-function samplesComparable(a: Trace, b: Trace): boolean {
-  if (a.samples.length === 0 || b.samples.length === 0) return false;
-  const sa = [...a.steps.keys()].sort((x, y) => x - y);
-  const sb = [...b.steps.keys()].sort((x, y) => x - y);
-  return JSON.stringify(sa) === JSON.stringify(sb);
+function samplesComparable(walked: Walked): boolean {
+  const { samplesA, samplesB, countA, countB, common } = walked;
+  if (samplesA.length === 0 || samplesB.length === 0) return false;
+  return countA === common.length && countB === common.length;
+}
+
+/** How many samples to compare when a trace was cut short, and holds fewer: the samples both
+ * have. Undefined when the number of samples is itself compared. */
+function samplesUpTo(a: TraceSource, b: TraceSource, walked: Walked): number | undefined {
+  const [na, nb] = [walked.samplesA.length, walked.samplesB.length];
+  if ((na < nb && a.cut !== undefined) || (nb < na && b.cut !== undefined)) {
+    return Math.min(na, nb);
+  }
+  return undefined;
 }
 
 /** What was compared, in one line. */
-function scope(a: Trace, b: Trace, steps: number[]): string {
+function scope(a: TraceSource, b: TraceSource, walked: Walked): string {
+  const { common, detailed, countA, countB, samplesA, samplesB } = walked;
   const parts = ["header", "initial weights"];
-  const counts = a.steps.size === b.steps.size ? "" : ` (A has ${a.steps.size}, B ${b.steps.size})`;
-  parts.push(steps.length === 0 ? `no step in common${counts}` : `steps ${ranges(steps)}${counts}`);
-  const detailed = steps.filter((s) => a.forward.has(s) && b.forward.has(s));
+  const counts = countA === countB ? "" : ` (A has ${countA}, B ${countB})`;
+  parts.push(
+    common.length === 0 ? `no step in common${counts}` : `steps ${ranges(common)}${counts}`,
+  );
   if (detailed.length > 0) parts.push(`forward passes at steps ${ranges(detailed)}`);
-  if (samplesComparable(a, b)) parts.push(`samples 1-${a.samples.length}`);
-  else if (a.samples.length > 0 || b.samples.length > 0) {
+  if (samplesComparable(walked)) {
+    const upTo = samplesUpTo(a, b, walked);
     parts.push(
-      a.samples.length === 0 || b.samples.length === 0
+      upTo === undefined
+        ? `samples 1-${samplesA.length}`
+        : upTo === 0
+        ? `no sample in common (A has ${samplesA.length}, B ${samplesB.length})`
+        : `samples 1-${upTo} (A has ${samplesA.length}, B ${samplesB.length})`,
+    );
+  } else if (samplesA.length > 0 || samplesB.length > 0) {
+    parts.push(
+      samplesA.length === 0 || samplesB.length === 0
         ? "samples not compared (only one trace has them)"
         : "samples not compared (they follow different trainings)",
     );
   }
-  return `compared: ${parts.join(", ")}`;
+  return `compared: ${parts.join(", ")}${leftOut(a.cut, b.cut)}`;
+}
+
+/** The end of the "compared:" line when a trace's last line was cut short, and left out. */
+function leftOut(a: number | undefined, b: number | undefined): string {
+  if (a !== undefined && b !== undefined) {
+    return `; left out: A's last line (line ${a}) and B's (line ${b}), cut short (their ` +
+      `writers stopped mid-line)`;
+  }
+  if (a === undefined && b === undefined) return "";
+  const [which, line] = a !== undefined ? ["A", a] : ["B", b];
+  return `; left out: ${which}'s last line (line ${line}), cut short (its writer stopped mid-line)`;
+}
+
+/** Walks the steps of both traces in step: those both hold are compared, the others counted.
+ * Throws a Divergence at the first quantity that differs. */
+function walkSteps(w: Walker, a: TraceSource, b: TraceSource, walked: Walked): void {
+  const names = a.init.map((r) => r.matrix);
+  let ga = a.nextStep();
+  let gb = b.nextStep();
+  while (ga !== undefined || gb !== undefined) {
+    if (gb === undefined || (ga !== undefined && ga.step.step < gb.step.step)) {
+      walked.countA++;
+      ga = a.nextStep();
+    } else if (ga === undefined || gb.step.step < ga.step.step) {
+      walked.countB++;
+      gb = b.nextStep();
+    } else {
+      compareStep(w, names, ga, gb);
+      walked.countA++;
+      walked.countB++;
+      walked.common.push(ga.step.step);
+      if (ga.forward !== undefined && gb.forward !== undefined) {
+        walked.detailed.push(ga.step.step);
+      }
+      ga = a.nextStep();
+      gb = b.nextStep();
+    }
+  }
 }
 
 /** Relative differences as people read them: 2 significant digits. */
@@ -133,10 +214,16 @@ function showRel(rel: number): string {
 }
 
 /** The lines that report a divergence. */
-function divergenceLines(d: Divergence, a: Trace, b: Trace, tolerance: number, exact: boolean) {
+function divergenceLines(
+  d: Divergence,
+  a: TraceSource,
+  b: TraceSource,
+  tolerance: number,
+  exact: boolean,
+) {
   const lines = [`diverged at ${describe(d.q)}`];
-  lines.push(`  A: ${d.a}  (${a.path}, ${a.header.engine})`);
-  lines.push(`  B: ${d.b}  (${b.path}, ${b.header.engine})`);
+  lines.push(`  A: ${d.a}  (${shown(a.path)}, ${escapeControls(a.header.engine)})`);
+  lines.push(`  B: ${d.b}  (${shown(b.path)}, ${escapeControls(b.header.engine)})`);
   if (d.rel !== undefined) {
     const bound = exact ? "--exact demands bit equality" : `tolerance ${tolerance}`;
     lines.push(`  relative difference ${showRel(d.rel)} (${bound})`);
@@ -154,11 +241,21 @@ function divergenceLines(d: Divergence, a: Trace, b: Trace, tolerance: number, e
   return lines;
 }
 
-/** Compares two traces. `tolerance` bounds the relative difference of two numbers that agree;
- * `exact` demands bit equality instead. */
+/** Compares two traces read whole. `tolerance` bounds the relative difference of two numbers
+ * that agree; `exact` demands bit equality instead. */
 export function diffTraces(
   a: Trace,
   b: Trace,
+  options: { tolerance?: number; exact?: boolean } = {},
+): DiffReport {
+  return diffSources(traceSource(a), traceSource(b), options);
+}
+
+/** Compares two traces step by step as they are read (files of any length: {@linkcode openTrace}).
+ * Throws a TraceError for a record that cannot be read, as far as the walk reads. */
+export function diffSources(
+  a: TraceSource,
+  b: TraceSource,
   options: { tolerance?: number; exact?: boolean } = {},
 ): DiffReport {
   const tolerance = options.tolerance ?? DEFAULT_TOLERANCE;
@@ -173,7 +270,14 @@ export function diffTraces(
     for (const line of setup) lines.push(`  ${line}`);
     return { exitCode: 1, verdict: "setup", lines, stats: w.stats, kinds: w.kinds };
   }
-  const steps = commonSteps(a, b);
+  const walked: Walked = {
+    common: [],
+    detailed: [],
+    countA: 0,
+    countB: 0,
+    samplesA: [],
+    samplesB: [],
+  };
   try {
     const q: Quantity = { record: "header", key: "shuffle", kind: "data", what: "" };
     w.equal(
@@ -182,8 +286,17 @@ export function diffTraces(
       b.header.data.shuffled_sha256,
     );
     compareInit(w, a, b);
-    for (const s of steps) compareStep(w, a, b, s);
-    if (samplesComparable(a, b)) compareSamples(w, a, b);
+    walkSteps(w, a, b, walked);
+    walked.samplesA = a.samples();
+    walked.samplesB = b.samples();
+    if (samplesComparable(walked)) {
+      compareSamples(
+        w,
+        { header: a.header, samples: walked.samplesA },
+        { header: b.header, samples: walked.samplesB },
+        samplesUpTo(a, b, walked),
+      );
+    }
   } catch (err) {
     if (!(err instanceof Divergence)) throw err;
     const lines = divergenceLines(err, a, b, tolerance, exact);
@@ -196,7 +309,7 @@ export function diffTraces(
       divergence: err,
     };
   }
-  const compared = scope(a, b, steps);
+  const compared = scope(a, b, walked);
   if (w.identical) {
     return {
       exitCode: 0,
@@ -254,10 +367,12 @@ function parseArgs(args: string[]) {
       if (text === undefined) throw new TraceError(`--tolerance needs a value (${USAGE})`);
       tolerance = Number(text);
       if (text.trim() === "" || !Number.isFinite(tolerance) || tolerance < 0) {
-        throw new TraceError(`--tolerance takes a number >= 0, not ${JSON.stringify(text)}`);
+        throw new TraceError(
+          `--tolerance takes a number >= 0, not ${escapeControls(JSON.stringify(text))}`,
+        );
       }
     } else if (arg.startsWith("-") && arg !== "-") {
-      throw new TraceError(`unknown option ${arg} (${USAGE})`);
+      throw new TraceError(`unknown option ${shown(arg)} (${USAGE})`);
     } else paths.push(arg);
   }
   if (paths.length !== 2) throw new TraceError(`name two traces to compare (${USAGE})`);
@@ -269,7 +384,7 @@ function parseArgs(args: string[]) {
 
 /** The command: compares the traces `args` name and prints the verdict. Returns the exit code:
  * 0 identical or within the tolerance, 1 diverged, 2 unreadable input. */
-export async function main(args: string[]): Promise<number> {
+export function main(args: string[]): number {
   try {
     const opts = parseArgs(args);
     if (opts === undefined) {
@@ -281,11 +396,17 @@ export async function main(args: string[]): Promise<number> {
       );
       return 0;
     }
-    const [a, b] = [await readTrace(opts.paths[0]), await readTrace(opts.paths[1])];
-    const report = diffTraces(a, b, { tolerance: opts.tolerance, exact: opts.exact });
-    const lines = opts.stats ? [...report.lines, ...statsLines(report)] : report.lines;
-    console.log(lines.join("\n"));
-    return report.exitCode;
+    const traces: TraceReader[] = [];
+    try {
+      for (const path of opts.paths) traces.push(openTrace(path));
+      const [a, b] = traces;
+      const report = diffSources(a, b, { tolerance: opts.tolerance, exact: opts.exact });
+      const lines = opts.stats ? [...report.lines, ...statsLines(report)] : report.lines;
+      console.log(lines.join("\n"));
+      return report.exitCode;
+    } finally {
+      for (const trace of traces) trace.close();
+    }
   } catch (err) {
     if (!(err instanceof TraceError)) throw err;
     console.error(`error: ${err.message}`);
@@ -293,4 +414,4 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-if (import.meta.main) Deno.exit(await main(Deno.args));
+if (import.meta.main) Deno.exit(main(Deno.args));

@@ -423,6 +423,103 @@ Deno.test("unreadable input: one error line, exit 2, nothing on stdout", { ignor
   }
 });
 
+Deno.test(
+  "a last line cut short (a kill -9, a full disk) is left out and said so; not one mid-file",
+  {
+    ignore: !CLI,
+  },
+  () => {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const write = (name: string, text: string) => {
+        Deno.writeTextFileSync(`${dir}/${name}`, text);
+        return `${dir}/${name}`;
+      };
+      const a = write("a.jsonl", base.join("\n") + "\n");
+      // Killed in the middle of its last step: 3 steps whole, the 4th cut, no samples.
+      const lastStep = base.findLastIndex((l) => JSON.parse(l).kind === "step");
+      const inStep = write(
+        "in-step.jsonl",
+        base.slice(0, lastStep).join("\n") + "\n" + base[lastStep].slice(0, 100),
+      );
+      const r = cli([a, inStep]);
+      assert.equal(r.code, 0, r.stderr);
+      assert.equal(
+        r.stdout,
+        "identical\ncompared: header, initial weights, steps 1-3 (A has 4, B 3), forward passes " +
+          "at steps 1, samples not compared (only one trace has them); left out: B's last line (line " +
+          `${lastStep + 1}), cut short (its writer stopped mid-line)\n`,
+      );
+      assert.match(
+        cli([inStep, inStep]).stdout,
+        /; left out: A's last line \(line \d+\) and B's \(line \d+\), cut short \(their writers/,
+      );
+      // Cut in its last sample: the samples both have are compared.
+      const inSample = write(
+        "in-sample.jsonl",
+        base.slice(0, -1).join("\n") + "\n" + base[base.length - 1].slice(0, 30),
+      );
+      const s = cli([inSample, a]);
+      assert.equal(s.code, 0, s.stderr);
+      assert.match(
+        s.stdout,
+        new RegExp(
+          `^identical\ncompared: header, initial weights, steps 1-4, forward passes at steps 1, ` +
+            `samples 1-2 \\(A has 2, B 3\\); left out: A's last line \\(line ${base.length}\\), ` +
+            `cut short \\(its writer stopped mid-line\\)\n$`,
+        ),
+      );
+      // The same cut line in the middle of a trace is no trace.
+      const mid = write(
+        "mid.jsonl",
+        [...base.slice(0, lastStep), base[lastStep].slice(0, 100), ...base.slice(lastStep)]
+          .join("\n") + "\n",
+      );
+      const m = cli([a, mid]);
+      assert.equal(m.code, 2);
+      assert.equal(m.stdout, "");
+      assert.equal(
+        m.stderr,
+        `error: ${mid}: line ${lastStep + 1} is not JSON: not a trace (JSON Lines)\n`,
+      );
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test("cli: traces larger than a string can hold are compared, a line at a time", {
+  ignore: !CLI,
+}, () => {
+  // 520 steps of 1 MiB each (a key the differ does not know pads them): 520 MiB, more than the
+  // longest string V8 makes (512 MiB), which a differ reading the file whole fails on.
+  const path = `${tmp}/long.jsonl`;
+  const file = Deno.openSync(path, { write: true, create: true, truncate: true });
+  const encoder = new TextEncoder();
+  const write = (line: string) => {
+    const bytes = encoder.encode(line + "\n");
+    for (let done = 0; done < bytes.length;) done += file.writeSync(bytes.subarray(done));
+  };
+  const records = base.map((l) => JSON.parse(l) as Rec);
+  const header = records[0];
+  (header.settings as Record<string, number>).num_steps = 520;
+  write(JSON.stringify(header));
+  for (const r of records) if (r.kind === "init") write(JSON.stringify(r));
+  const last = records.findLast((r) => r.kind === "step")!;
+  const pad = "x".repeat(1 << 20);
+  for (let s = 0; s < 520; s++) write(JSON.stringify({ ...last, step: s, pad }));
+  file.close();
+  try {
+    assert(Deno.statSync(path).size > 2 ** 29);
+    const r = cli([path, path]);
+    assert.equal(r.stderr, "");
+    assert.equal(r.code, 0);
+    assert.equal(r.stdout, "identical\ncompared: header, initial weights, steps 1-520\n");
+  } finally {
+    Deno.removeSync(path);
+  }
+});
+
 // ---------------------------------------------------------------------------------------------
 // PORTING.md shows what the differ prints for each classic bug, on microgpt.py's settings.
 

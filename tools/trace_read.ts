@@ -3,17 +3,29 @@
  * clear message for anything that is not such a trace (a missing file, text that is not JSON Lines,
  * a JSON file that is no trace, another version).
  *
- * @example Read a trace and look at its steps
+ * A trace is read one step at a time ({@linkcode TraceReader}), a line at a time from the file, so
+ * that a trace of any length can be compared: a long run's is larger than the longest string
+ * JavaScript holds. That needs the records in the order every writer writes them (PORTING.md,
+ * "Order of the records"): the header, the initial weights, the steps in order (a step's forward
+ * records beside its step record), then the samples. A last line cut short (its writer killed
+ * mid-line, or its disk full) is left out, and said so; a bad line anywhere else is refused.
+ *
+ * @example Read a trace step by step
  * ```ts
- * import { readTrace } from "./trace_read.ts";
- * const trace = await readTrace("run.jsonl");
- * console.log(trace.header.engine, trace.steps.size, "steps");
+ * import { openTrace } from "./trace_read.ts";
+ * const trace = openTrace("run.jsonl");
+ * let steps = 0;
+ * while (trace.nextStep() !== undefined) steps++;
+ * console.log(trace.header.engine, steps, "steps,", trace.samples().length, "samples");
+ * trace.close();
  * ```
  *
  * @module
  */
 
+import { shown } from "./messages.ts";
 import { LAYER_STAGES, TRACE_FORMAT, TRACE_VERSION } from "./trace.ts";
+import { type ByteSource, bytesSource, type Line, LineReader, LineTooLong } from "./trace_lines.ts";
 
 /** A trace that cannot be read: missing, not JSON Lines, not a trace, another version. */
 export class TraceError extends Error {}
@@ -97,7 +109,7 @@ export interface SampleRecord {
   text: string;
 }
 
-/** A trace, read and checked. */
+/** A trace, read whole and checked. */
 export interface Trace {
   /** Where it was read from. */
   path: string;
@@ -111,6 +123,33 @@ export interface Trace {
   forward: Map<number, ForwardRecord[]>;
   /** The samples in order. */
   samples: SampleRecord[];
+  /** The number of the last line, if it was cut short and left out. */
+  cut?: number;
+}
+
+/** One training step: its record, and its forward pass when it was traced. */
+export interface StepGroup {
+  /** The step record. */
+  step: StepRecord;
+  /** The forward pass, position by position, if the step was traced in detail. */
+  forward?: ForwardRecord[];
+}
+
+/** A trace as the differ walks it: the header and the initial weights, then one step at a time
+ * in order, then the samples. */
+export interface TraceSource {
+  /** Where it is read from. */
+  readonly path: string;
+  /** The header. */
+  readonly header: Header;
+  /** The initial weights, in state_dict order. */
+  readonly init: InitRecord[];
+  /** The next step, or undefined after the last. */
+  nextStep(): StepGroup | undefined;
+  /** The samples, in order (the steps not yet taken are passed over). */
+  samples(): SampleRecord[];
+  /** The number of the last line, if it was cut short and left out (known at the end). */
+  readonly cut: number | undefined;
 }
 
 type Json = Record<string, unknown>;
@@ -212,118 +251,360 @@ function readForward(r: Json): ForwardRecord {
   };
 }
 
-/** Adds one record (not the header) to the trace being read. */
-function addRecord(trace: Trace, r: Json): void {
-  const kind = r.kind;
-  if (kind === "init") {
-    trace.init.push({
-      matrix: field(r, "matrix", "string") as string,
-      rows: field(r, "rows", "int") as number,
-      cols: field(r, "cols", "int") as number,
-      sumsq: field(r, "sumsq", "num") as number,
-      values: nums(r.values, "values"),
-    });
-  } else if (kind === "step") {
-    const step = field(r, "step", "int") as number;
-    if (trace.steps.has(step)) throw new TypeError(`step ${step} appears twice`);
-    trace.steps.set(step, {
-      step,
-      doc: field(r, "doc", "int") as number,
-      tokens: ints(r.tokens, "tokens"),
-      lr: field(r, "lr", "num") as number,
-      loss: field(r, "loss", "num") as number,
-      grad: sums(r.grad_sumsq, "grad_sumsq"),
-      weights: sums(r.weight_sumsq, "weight_sumsq"),
-    });
-  } else if (kind === "forward") {
-    const f = readForward(r);
-    const list = trace.forward.get(f.step) ?? [];
-    list.push(f);
-    trace.forward.set(f.step, list);
-  } else if (kind === "sample") {
-    trace.samples.push({
-      sample: field(r, "sample", "int") as number,
-      tokens: ints(r.tokens, "tokens"),
-      probs: nums(r.probs, "probs"),
-      text: field(r, "text", "string") as string,
-    });
-  } else if (kind === "header") throw new TypeError("a second header");
-  else throw new TypeError(`unknown record kind ${JSON.stringify(kind)}`);
+/** A step record's fields. */
+function readStep(r: Json): StepRecord {
+  return {
+    step: field(r, "step", "int") as number,
+    doc: field(r, "doc", "int") as number,
+    tokens: ints(r.tokens, "tokens"),
+    lr: field(r, "lr", "num") as number,
+    loss: field(r, "loss", "num") as number,
+    grad: sums(r.grad_sumsq, "grad_sumsq"),
+    weights: sums(r.weight_sumsq, "weight_sumsq"),
+  };
+}
+
+/** A sample record's fields. */
+function readSample(r: Json): SampleRecord {
+  return {
+    sample: field(r, "sample", "int") as number,
+    tokens: ints(r.tokens, "tokens"),
+    probs: nums(r.probs, "probs"),
+    text: field(r, "text", "string") as string,
+  };
+}
+
+/** An init record's fields. */
+function readInit(r: Json): InitRecord {
+  return {
+    matrix: field(r, "matrix", "string") as string,
+    rows: field(r, "rows", "int") as number,
+    cols: field(r, "cols", "int") as number,
+    sumsq: field(r, "sumsq", "num") as number,
+    values: nums(r.values, "values"),
+  };
+}
+
+/** A record as read: its fields and its line's number. */
+interface Read {
+  r: Json;
+  n: number;
+}
+
+/** Reads a trace one record at a time from a source of bytes: the header and the initial weights
+ * when it is made, then {@linkcode TraceReader.nextStep} step by step, then the samples. Every
+ * problem is a {@linkcode TraceError} naming the line. */
+export class TraceReader implements TraceSource {
+  /** The header. */
+  readonly header: Header;
+  /** The initial weights. */
+  readonly init: InitRecord[] = [];
+  /** The number of the last line, if it was cut short and left out. */
+  cut: number | undefined;
+  #lines: LineReader;
+  #text = new TextDecoder("utf-8", { fatal: true, ignoreBOM: true });
+  #peeked: Read | undefined;
+  #atEnd = false;
+  /** Forward records of steps whose step record has not come yet. */
+  #pending = new Map<number, ForwardRecord[]>();
+  #last = -1; // the last step record's step
+  #stepsDone = false;
+  #onClose: () => void;
+
+  /** A reader of `source`, named `path` in messages; `onClose` releases the source. */
+  constructor(
+    source: ByteSource,
+    readonly path: string,
+    options: { chunk?: number; maxLine?: number; onClose?: () => void } = {},
+  ) {
+    this.#lines = new LineReader(source, options);
+    this.#onClose = options.onClose ?? (() => {});
+    this.header = this.#readHeader();
+    for (let next = this.#peek(); next?.r.kind === "init"; next = this.#peek()) {
+      this.#guard(next.n, () => this.init.push(readInit(next!.r)));
+      this.#peeked = undefined;
+    }
+  }
+
+  #name(): string {
+    return shown(this.path);
+  }
+
+  /** The next line, or a TraceError for what cannot be read. */
+  #line(): Line | undefined {
+    try {
+      return this.#lines.next();
+    } catch (err) {
+      if (err instanceof LineTooLong) {
+        throw new TraceError(
+          `${this.#name()}: line ${err.number} is longer than ${err.limit} bytes, more than ` +
+            `this reader can hold as one line`,
+        );
+      }
+      throw new TraceError(`cannot read ${this.#name()}: ${(err as Error).message}`);
+    }
+  }
+
+  #readHeader(): Header {
+    const line = this.#line();
+    let text: string;
+    try {
+      // The first line may start with a byte-order mark, which the decoder drops.
+      text = line === undefined ? "" : new TextDecoder("utf-8", { fatal: true }).decode(line.bytes);
+    } catch {
+      throw new TraceError(`${this.#name()} is not UTF-8 text, not a trace`);
+    }
+    if (text.trim() === "") throw new TraceError(`${this.#name()} is empty, not a trace`);
+    let seedSource: string | undefined;
+    let r: unknown;
+    try {
+      // The seed may be any integer: its digits are kept, not a float64 near them.
+      r = JSON.parse(text, (key: string, value: unknown, context?: { source?: string }) => {
+        if (key === "seed" && context?.source !== undefined) seedSource = context.source;
+        return value;
+      });
+    } catch {
+      throw new TraceError(`${this.#name()}: line 1 is not JSON: not a trace (JSON Lines)`);
+    }
+    if (r === null || typeof r !== "object" || Array.isArray(r)) {
+      throw new TraceError(`${this.#name()}: line 1 is not a JSON object: not a trace`);
+    }
+    const first = r as Json;
+    if (first.kind !== "header" || first.format !== TRACE_FORMAT) {
+      throw new TraceError(
+        `${this.#name()} is not a trace: its first line is not a "${TRACE_FORMAT}" header`,
+      );
+    }
+    if (first.version !== TRACE_VERSION) {
+      throw new TraceError(
+        `${this.#name()} is trace format version ${JSON.stringify(first.version)}; this differ ` +
+          `reads version ${TRACE_VERSION}`,
+      );
+    }
+    return this.#guard(1, () => readHeader(first, seedSource));
+  }
+
+  /** Runs `read` on line `n`'s record, turning a missing or mistyped field into a TraceError. */
+  #guard<T>(n: number, read: () => T): T {
+    try {
+      return read();
+    } catch (err) {
+      if (err instanceof TraceError) throw err;
+      throw new TraceError(
+        `${this.#name()}: line ${n}: ${(err as Error).message}: not a trace of version 1`,
+      );
+    }
+  }
+
+  /** The next record, without taking it; undefined at the end (or at a last line cut short). */
+  #peek(): Read | undefined {
+    while (this.#peeked === undefined && !this.#atEnd) {
+      const line = this.#line();
+      if (line === undefined) {
+        this.#atEnd = true;
+        break;
+      }
+      // Only a last line without its newline may be cut short: the end of what was written.
+      const cut = () => {
+        this.cut = line.number;
+        this.#atEnd = true;
+      };
+      let text: string;
+      try {
+        text = this.#text.decode(line.bytes);
+      } catch {
+        if (!line.ended) {
+          cut();
+          break;
+        }
+        throw new TraceError(
+          `${this.#name()}: line ${line.number} is not UTF-8 text: not a trace`,
+        );
+      }
+      if (text.trim() === "") continue;
+      let r: unknown;
+      try {
+        r = JSON.parse(text);
+      } catch {
+        if (!line.ended) {
+          cut();
+          break;
+        }
+        throw new TraceError(
+          `${this.#name()}: line ${line.number} is not JSON: not a trace (JSON Lines)`,
+        );
+      }
+      if (r === null || typeof r !== "object" || Array.isArray(r)) {
+        throw new TraceError(
+          `${this.#name()}: line ${line.number} is not a JSON object: not a trace`,
+        );
+      }
+      this.#peeked = { r: r as Json, n: line.number };
+    }
+    return this.#peeked;
+  }
+
+  /** A record out of the order the reader walks, or of a kind it does not know. */
+  #misplaced(read: Read): TraceError {
+    const kind = read.r.kind;
+    const why = kind === "header"
+      ? "a second header"
+      : kind === "init"
+      ? "an init record after the steps began: the records are out of order"
+      : kind === "step" || kind === "forward"
+      ? `a ${kind} record after the samples: the records are out of order`
+      : `unknown record kind ${JSON.stringify(kind)}`;
+    return new TraceError(`${this.#name()}: line ${read.n}: ${why}: not a trace of version 1`);
+  }
+
+  /** The next step, with its forward pass; undefined once the steps are over. */
+  nextStep(): StepGroup | undefined {
+    while (!this.#stepsDone) {
+      const read = this.#peek();
+      if (read === undefined || read.r.kind === "sample") break;
+      this.#peeked = undefined;
+      if (read.r.kind === "forward") {
+        const f = this.#guard(read.n, () => readForward(read.r));
+        this.#guard(read.n, () => this.#pend(f));
+        continue;
+      }
+      if (read.r.kind !== "step") throw this.#misplaced(read);
+      const step = this.#guard(read.n, () => readStep(read.r));
+      this.#guard(read.n, () => this.#order(step.step));
+      this.#last = step.step;
+      let forward = this.#pending.get(step.step);
+      // Forward records of a step that never ended (a run killed mid-step) are dropped.
+      for (const s of this.#pending.keys()) if (s <= step.step) this.#pending.delete(s);
+      // A writer may write a step's forward records after its step record, too.
+      for (let next = this.#peek(); next?.r.kind === "forward"; next = this.#peek()) {
+        const f = this.#guard(next.n, () => readForward(next!.r));
+        if (f.step !== step.step) break;
+        this.#peeked = undefined;
+        (forward ??= []).push(f);
+      }
+      return { step, forward };
+    }
+    this.#stepsDone = true;
+    this.#pending.clear();
+    return undefined;
+  }
+
+  #pend(f: ForwardRecord): void {
+    if (f.step <= this.#last) {
+      throw new TypeError(
+        `the forward pass of step ${f.step} comes after step ${this.#last}'s record: the ` +
+          `records are out of order`,
+      );
+    }
+    const list = this.#pending.get(f.step);
+    if (list === undefined) this.#pending.set(f.step, [f]);
+    else list.push(f);
+  }
+
+  #order(step: number): void {
+    if (step === this.#last) throw new TypeError(`step ${step} appears twice`);
+    if (step < this.#last) {
+      throw new TypeError(
+        `step ${step} comes after step ${this.#last}: the steps are out of order`,
+      );
+    }
+  }
+
+  /** The samples, in order; the steps not yet taken are passed over. */
+  samples(): SampleRecord[] {
+    while (this.nextStep() !== undefined) {
+      // passed over
+    }
+    const samples: SampleRecord[] = [];
+    for (let read = this.#peek(); read !== undefined; read = this.#peek()) {
+      if (read.r.kind !== "sample") throw this.#misplaced(read);
+      samples.push(this.#guard(read.n, () => readSample(read.r)));
+      this.#peeked = undefined;
+    }
+    return samples;
+  }
+
+  /** Releases the source (a file). */
+  close(): void {
+    this.#onClose();
+  }
+}
+
+/** Opens a trace file for reading step by step. Throws {@linkcode TraceError} for a missing
+ * file, a directory, or a first line that is no trace's header. */
+export function openTrace(path: string): TraceReader {
+  const name = shown(path);
+  let file: Deno.FsFile;
+  try {
+    if (Deno.statSync(path).isDirectory) {
+      throw new TraceError(`${name} is a directory, not a trace`);
+    }
+    file = Deno.openSync(path, { read: true });
+  } catch (err) {
+    if (err instanceof TraceError) throw err;
+    if (err instanceof Deno.errors.NotFound) throw new TraceError(`${name}: no such file`);
+    throw new TraceError(`cannot read ${name}: ${(err as Error).message}`);
+  }
+  try {
+    return new TraceReader(file, path, { onClose: () => file.close() });
+  } catch (err) {
+    file.close();
+    throw err;
+  }
+}
+
+/** Reads a whole trace from a reader into memory. */
+function collect(reader: TraceReader): Trace {
+  const trace: Trace = {
+    path: reader.path,
+    header: reader.header,
+    init: reader.init,
+    steps: new Map(),
+    forward: new Map(),
+    samples: [],
+  };
+  for (let g = reader.nextStep(); g !== undefined; g = reader.nextStep()) {
+    trace.steps.set(g.step.step, g.step);
+    if (g.forward !== undefined) trace.forward.set(g.step.step, g.forward);
+  }
+  trace.samples = reader.samples();
+  if (reader.cut !== undefined) trace.cut = reader.cut;
+  return trace;
 }
 
 /** Reads a trace from its text; `path` names it in messages. Throws {@linkcode TraceError}. */
 export function parseTrace(text: string, path: string): Trace {
-  const lines = text.split("\n");
-  let seedSource: string | undefined;
-  const parse = (line: string, n: number, keepSeed: boolean): Json => {
-    let r: unknown;
-    try {
-      // The seed may be any integer: its digits are kept, not a float64 near them.
-      r = keepSeed
-        ? JSON.parse(line, (key: string, value: unknown, context?: { source?: string }) => {
-          if (key === "seed" && context?.source !== undefined) seedSource = context.source;
-          return value;
-        })
-        : JSON.parse(line);
-    } catch {
-      throw new TraceError(`${path}: line ${n} is not JSON: not a trace (JSON Lines)`);
-    }
-    if (r === null || typeof r !== "object" || Array.isArray(r)) {
-      throw new TraceError(`${path}: line ${n} is not a JSON object: not a trace`);
-    }
-    return r as Json;
-  };
-  if (lines[0].trim() === "") throw new TraceError(`${path} is empty, not a trace`);
-  const first = parse(lines[0], 1, true);
-  if (first.kind !== "header" || first.format !== TRACE_FORMAT) {
-    throw new TraceError(
-      `${path} is not a trace: its first line is not a "${TRACE_FORMAT}" header`,
-    );
-  }
-  if (first.version !== TRACE_VERSION) {
-    throw new TraceError(
-      `${path} is trace format version ${JSON.stringify(first.version)}; this differ reads ` +
-        `version ${TRACE_VERSION}`,
-    );
-  }
-  let n = 1;
+  return collect(new TraceReader(bytesSource(new TextEncoder().encode(text)), path));
+}
+
+/** Reads a whole trace file into memory (the differ reads step by step: {@linkcode openTrace}).
+ * Throws {@linkcode TraceError} for anything unreadable. */
+export function readTrace(path: string): Trace {
+  const reader = openTrace(path);
   try {
-    const trace: Trace = {
-      path,
-      header: readHeader(first, seedSource),
-      init: [],
-      steps: new Map(),
-      forward: new Map(),
-      samples: [],
-    };
-    for (n = 2; n <= lines.length; n++) {
-      const line = lines[n - 1];
-      if (line.trim() !== "") addRecord(trace, parse(line, n, false));
-    }
-    return trace;
-  } catch (err) {
-    if (err instanceof TraceError) throw err;
-    throw new TraceError(`${path}: line ${n}: ${(err as Error).message}: not a trace of version 1`);
+    return collect(reader);
+  } finally {
+    reader.close();
   }
 }
 
-/** Reads and parses a trace file. Throws {@linkcode TraceError} for anything unreadable. */
-export async function readTrace(path: string): Promise<Trace> {
-  let bytes: Uint8Array;
-  try {
-    bytes = await Deno.readFile(path);
-  } catch (err) {
-    if (err instanceof Deno.errors.NotFound) throw new TraceError(`${path}: no such file`);
-    if (err instanceof Deno.errors.IsADirectory) {
-      throw new TraceError(`${path} is a directory, not a trace`);
-    }
-    throw new TraceError(`cannot read ${path}: ${(err as Error).message}`);
-  }
-  let text: string;
-  try {
-    text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
-  } catch {
-    throw new TraceError(`${path} is not UTF-8 text, not a trace`);
-  }
-  return parseTrace(text, path);
+/** An in-memory trace as the differ walks it: its steps in order. */
+export function traceSource(trace: Trace): TraceSource {
+  const steps = [...trace.steps.keys()].sort((x, y) => x - y);
+  let i = 0;
+  return {
+    path: trace.path,
+    header: trace.header,
+    init: trace.init,
+    cut: trace.cut,
+    nextStep(): StepGroup | undefined {
+      if (i >= steps.length) return undefined;
+      const s = steps[i++];
+      return { step: trace.steps.get(s)!, forward: trace.forward.get(s) };
+    },
+    samples(): SampleRecord[] {
+      i = steps.length;
+      return trace.samples;
+    },
+  };
 }
