@@ -338,6 +338,7 @@ function startTrace(plan: Plan, docs: string[], trainer: Trainer, from: number) 
     trainDocs,
     weights,
     from,
+    setup: plan,
   });
   return trace;
 }

@@ -58,6 +58,14 @@ export interface TraceHeader {
   docs: string[];
   /** The documents after the shuffle, in training order (hashed). */
   shuffledDocs: string[];
+  /** Documents held out of training, the last ones after the shuffle (`--holdout N`); 0 or
+   * undefined for none. */
+  holdout?: number;
+  /** The share of the text held out, its last lines before the shuffle (`--holdout P%`); 0 or
+   * undefined for none. */
+  holdoutPercent?: number;
+  /** Whether the text is read as one stream of characters (`--stream`), not as lines. */
+  stream?: boolean;
 }
 
 /** A weight matrix's name and shape, as microgpt.py's state_dict has them. */
@@ -213,6 +221,33 @@ function settingsRecord(s: TraceSettings): Record<string, unknown> {
   };
 }
 
+/** The header's line: format, version, engine, settings, vocabulary, documents, and the data
+ * setup when it is not microgpt.py's (a held-out part, a stream): `holdout` (N documents, or
+ * the string "P%") and `stream` are written only when there is one, so that a trace without
+ * them is one of microgpt.py's setup. */
+export function headerLine(h: TraceHeader): string {
+  const vocabSize = h.chars.length + 1;
+  const { nLayer, nEmbd, blockSize } = h.settings;
+  const record: Record<string, unknown> = {
+    kind: "header",
+    format: TRACE_FORMAT,
+    version: TRACE_VERSION,
+    engine: h.engine,
+    settings: settingsRecord(h.settings),
+    vocab: h.chars,
+    bos: h.chars.length,
+    vocab_size: vocabSize,
+    num_docs: h.docs.length,
+    docs_sha256: docsSha256(h.docs),
+    shuffled_sha256: docsSha256(h.shuffledDocs),
+    num_params: 2 * vocabSize * nEmbd + blockSize * nEmbd + nLayer * 12 * nEmbd * nEmbd,
+  };
+  if ((h.holdoutPercent ?? 0) > 0) record.holdout = `${h.holdoutPercent}%`;
+  else if ((h.holdout ?? 0) > 0) record.holdout = h.holdout;
+  if (h.stream === true) record.stream = true;
+  return traceJSON(record);
+}
+
 /** Writes a trace, one line per record, through `writeLine` (which gets the line without its
  * newline). Call `header`, then `init`, then per step `forward` (for a detailed step; its
  * records come while the step computes) and `step`, then `sample` per sample. */
@@ -241,26 +276,13 @@ export class TraceWriter {
     this.#writeLine(traceJSON(record));
   }
 
-  /** The first record: format, version, engine, settings, vocabulary, documents. */
+  /** The first record: format, version, engine, settings, vocabulary, documents, data setup
+   * ({@linkcode headerLine}). */
   header(h: TraceHeader): void {
     if (this.#settings !== undefined) throw new Error("trace: the header is written twice");
     this.#settings = h.settings;
     this.#vocabSize = h.chars.length + 1;
-    const { nLayer, nEmbd, blockSize } = h.settings;
-    this.#write({
-      kind: "header",
-      format: TRACE_FORMAT,
-      version: TRACE_VERSION,
-      engine: h.engine,
-      settings: settingsRecord(h.settings),
-      vocab: h.chars,
-      bos: h.chars.length,
-      vocab_size: this.#vocabSize,
-      num_docs: h.docs.length,
-      docs_sha256: docsSha256(h.docs),
-      shuffled_sha256: docsSha256(h.shuffledDocs),
-      num_params: 2 * this.#vocabSize * nEmbd + blockSize * nEmbd + nLayer * 12 * nEmbd * nEmbd,
-    });
+    this.#writeLine(headerLine(h));
   }
 
   /** The initial weights, one record per matrix: `weights` flat in state_dict order, `shapes`

@@ -76,7 +76,13 @@ export interface DiffReport {
   divergence?: Divergence;
 }
 
-/** Header differences that make two traces incomparable: settings, vocabulary, documents. */
+/** A header's data setup, in words: "10 documents", "10%", "none". */
+function heldOut(h: Header): string {
+  return /^[0-9]+$/.test(h.holdout) ? `${h.holdout} documents` : h.holdout;
+}
+
+/** Header differences that make two traces incomparable: settings, vocabulary, documents, and
+ * the data setup (a part held out of training, the text read as a stream). */
 export function setupDifferences(a: Header, b: Header): string[] {
   const out: string[] = [];
   const keys = new Set([...Object.keys(a.settings), ...Object.keys(b.settings)]);
@@ -95,6 +101,11 @@ export function setupDifferences(a: Header, b: Header): string[] {
   }
   for (const k of ["vocab_size", "num_docs", "docs_sha256"]) {
     if (a.data[k] !== b.data[k]) out.push(`${k}: A ${a.data[k]}, B ${b.data[k]}`);
+  }
+  if (a.holdout !== b.holdout) out.push(`holdout: A ${heldOut(a)}, B ${heldOut(b)}`);
+  if (a.stream !== b.stream) {
+    const read = (h: Header) => h.stream ? "one stream of characters (--stream)" : "lines";
+    out.push(`the text read as: A ${read(a)}, B ${read(b)}`);
   }
   return out;
 }

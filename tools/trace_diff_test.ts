@@ -3,6 +3,7 @@
 // with a classic porting bug planted (tools/testdata/variants.ts).
 
 import assert from "node:assert/strict";
+import { fastEngine } from "../microgpt_fast.ts";
 import { type Engine, graphEngine } from "./engine.ts";
 import { CLI, file, stepLines, tmp } from "./testing.ts";
 import { backwardOrder } from "./trace_compare.ts";
@@ -484,6 +485,52 @@ Deno.test(
       );
     } finally {
       Deno.removeSync(dir, { recursive: true });
+    }
+  },
+);
+
+Deno.test(
+  "a run held out of its text, or read as a stream, is set up differently: not a divergence",
+  {
+    ignore: !CLI,
+  },
+  async () => {
+    const args = [...tiny, "--block-size", "8", "--steps", "4", "--samples", "3"];
+    const headerOf = (lines: string[]) => JSON.parse(lines[0]);
+    const traceOf = async (extra: string[], engine: Engine) => {
+      const path = `${tmp}/setup-${++count}.jsonl`;
+      const r = await runIn([...args, ...extra, "--trace", path], engine);
+      assert.equal(r.code, 0, r.stderr);
+      return Deno.readTextFileSync(path).trimEnd().split("\n");
+    };
+    // Without them, the header has neither field: microgpt.py's setup, as its tracer writes it.
+    assert.equal(headerOf(base).holdout, undefined);
+    assert.equal(headerOf(base).stream, undefined);
+    for (const engine of [graphEngine, fastEngine]) {
+      const cases: [string[], string, string][] = [
+        [["--holdout", "20%"], "  holdout: A none, B 20%", '"holdout":"20%"'],
+        [["--holdout", "2"], "  holdout: A none, B 2 documents", '"holdout":2'],
+        [
+          ["--stream"],
+          "  the text read as: A lines, B one stream of characters (--stream)",
+          '"stream":true',
+        ],
+      ];
+      for (const [extra, line, field] of cases) {
+        const other = await traceOf(extra, engine);
+        assert(other[0].includes(field), other[0]);
+        const report = diff(base, other);
+        assert.equal(report.verdict, "setup", report.lines.join("\n"));
+        assert.equal(report.exitCode, 1);
+        assert(report.lines.includes(line), report.lines.join("\n"));
+        assert(!report.lines.join("\n").includes("shuffle"));
+      }
+      // The same setup twice compares as any two runs do.
+      const held = await traceOf(["--holdout", "20%"], engine);
+      assert.equal(
+        diff(held, await traceOf(["--holdout", "20%"], graphEngine)).verdict,
+        "identical",
+      );
     }
   },
 );

@@ -181,6 +181,18 @@ export interface TraceStart {
   weights: Float64Array;
   /** The step the run starts from (a checkpoint's on --resume). */
   from: number;
+  /** The data setup, when it is not microgpt.py's (a part held out, a stream). */
+  setup?: DataSetup;
+}
+
+/** A run's data setup, as a trace's header records it. */
+export interface DataSetup {
+  /** Documents held out of training (--holdout N); 0 for none. */
+  holdout: number;
+  /** The share of the text held out (--holdout P%); 0 for none. */
+  holdoutPercent: number;
+  /** Whether the text is one stream of characters (--stream). */
+  stream: boolean;
 }
 
 /** A run's trace file. */
@@ -233,6 +245,9 @@ export class RunTrace {
       chars: tok.chars,
       docs: start.allDocs,
       shuffledDocs: start.docs,
+      holdout: start.setup?.holdout,
+      holdoutPercent: start.setup?.holdoutPercent,
+      stream: start.setup?.stream,
     });
     const shapes = matrixShapes(cfg, tok.vocabSize);
     this.#writer.init(shapes, start.weights);

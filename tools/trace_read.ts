@@ -42,6 +42,11 @@ export interface Header {
   bos: number;
   /** Every other field that must agree between two runs of the same setup. */
   data: Record<string, number | string>;
+  /** The documents held out of training: "none", a number of documents ("10"), or a share of
+   * the text ("10%"). A trace without the field holds none out (microgpt.py's setup). */
+  holdout: string;
+  /** Whether the text was read as one stream of characters (--stream), not as lines. */
+  stream: boolean;
 }
 
 /** One matrix's initial weights. */
@@ -222,7 +227,24 @@ function readHeader(r: Json, seedSource: string | undefined): Header {
     vocab: vocab as string[],
     bos: field(r, "bos", "int") as number,
     data,
+    holdout: readHoldout(r.holdout),
+    stream: readStream(r.stream),
   };
+}
+
+/** The header's `holdout`: absent (none), a number of documents, or a share of the text. */
+function readHoldout(v: unknown): string {
+  if (v === undefined || v === 0) return "none";
+  if (Number.isInteger(v) && (v as number) > 0) return String(v);
+  if (typeof v === "string" && /^([0-9]+\.?[0-9]*|\.[0-9]+)%$/.test(v)) return v;
+  throw new TypeError(`"holdout" is not a number of documents or a share of the text ("10%")`);
+}
+
+/** The header's `stream`: absent (lines), or a boolean. */
+function readStream(v: unknown): boolean {
+  if (v === undefined) return false;
+  if (typeof v !== "boolean") throw new TypeError(`"stream" is not true or false`);
+  return v;
 }
 
 function readForward(r: Json): ForwardRecord {

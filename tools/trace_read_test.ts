@@ -137,3 +137,18 @@ Deno.test("records are read in the order the computation makes them; out of it, 
     assert.throws(() => parseTrace([header, ...records].join("\n"), "t.jsonl"), message);
   }
 });
+
+Deno.test("the header's data setup: none without the fields, a holdout and a stream with them", () => {
+  const none = parseTrace(header, "t.jsonl").header;
+  assert.equal(none.holdout, "none");
+  assert.equal(none.stream, false);
+  const withSetup = (fields: string) =>
+    header.replace('"num_params":1', `"num_params":1,${fields}`);
+  const counted = parseTrace(withSetup('"holdout":10,"stream":true'), "t.jsonl").header;
+  assert.equal(counted.holdout, "10");
+  assert.equal(counted.stream, true);
+  assert.equal(parseTrace(withSetup('"holdout":"12.5%"'), "t.jsonl").header.holdout, "12.5%");
+  for (const bad of ['"holdout":"ten"', '"holdout":-1', '"stream":"yes"']) {
+    assert.throws(() => parseTrace(withSetup(bad), "t.jsonl"), /line 1: "(holdout|stream)" is not/);
+  }
+});
