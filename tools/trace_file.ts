@@ -11,7 +11,10 @@
  * checkpoint are kept, those after it (from a run that went on after its last save) and the
  * samples dropped, and the run appends its own; stopped by a signal and resumed, a run leaves the
  * trace of a run that never stopped, byte for byte. A file that does not hold that trace up to
- * the checkpoint is refused.
+ * the checkpoint is refused. The file is read a line at a time up to the checkpoint's step, never
+ * whole (a long run's trace is larger than a string can be), cut there, and appended to. Sampling
+ * flags given anew (`--samples`, `--temperature`) are the header's from then on: it describes
+ * the samples the file ends with.
  *
  * @example What run.ts does with a trace, in short
  * ```ts
@@ -28,9 +31,17 @@
 import type { Config, Draw, Tokenizer } from "../microgpt.ts";
 import { matrixShapes } from "./engine.ts";
 import { fileError } from "./files.ts";
-import { CliError, shown } from "./messages.ts";
+import { CliError, escapeControls, isRecord, shown, usageError } from "./messages.ts";
 import { checkWritePath, type Guarded, type Purpose } from "./safe_save.ts";
-import { TRACE_FORMAT, TraceWriter, type TrainWatch } from "./trace.ts";
+import {
+  headerLine,
+  type MatrixShape,
+  TRACE_FORMAT,
+  type TraceHeader,
+  TraceWriter,
+  type TrainWatch,
+} from "./trace.ts";
+import { type ByteSource, type Line, LineReader } from "./trace_lines.ts";
 
 const encoder = new TextEncoder();
 
@@ -116,51 +127,224 @@ function notContinued(path: string, why: string): CliError {
   );
 }
 
-/** The part of an earlier trace that a run resumed at step `from` keeps: its header (which must
- * be `header`, but for the engine that wrote it), its `matrices` init records, and the records of
- * steps 0 … from−1, whole. Throws a CliError if the trace does not hold all of that. */
-export function keptForResume(
-  path: string,
-  text: string,
-  header: string,
-  engine: string,
-  from: number,
-  matrices: number,
-): string {
-  const lines = text.split("\n");
-  let theirs: unknown;
+/** What a run resumed at step `from` keeps of the trace it continues, found by reading the file a
+ * line at a time: its header, its initial matrices and the records of steps 0 … from−1, whole. */
+export interface Continued {
+  /** The header the continued trace starts with: this run's, with the first run's engine. */
+  header: string;
+  /** Whether that differs from the file's own header (sampling flags given anew). */
+  newHeader: boolean;
+  /** The byte offset where the file's header line ends, after its newline. */
+  headerEnd: number;
+  /** The byte offset where the records kept end. */
+  keptEnd: number;
+  /** Whether the last record kept lacks its newline (its writer stopped right before it). */
+  unended: boolean;
+  /** The steps, counted from 1, whose forward pass the records kept hold. */
+  detailed: Set<number>;
+}
+
+/** A sampling setting of a header, as a number (a trace writes NaN and infinities as strings). */
+function sampling(v: unknown): number | undefined {
+  if (typeof v === "number") return v;
+  const named: Record<string, number> = { NaN: NaN, Infinity: Infinity, "-Infinity": -Infinity };
+  return typeof v === "string" ? named[v] : undefined;
+}
+
+/** The first field where two header lines differ, in words: "settings.seed: 9, not 42". */
+function headerDifference(theirs: Record<string, unknown>, ours: string): string {
+  const mine = JSON.parse(ours) as Record<string, unknown>;
+  const short = (v: unknown) => {
+    const text = v === undefined ? "(none)" : escapeControls(JSON.stringify(v));
+    return text.length <= 24 ? text : undefined;
+  };
+  const differs = (name: string, a: unknown, b: unknown) => {
+    const [x, y] = [short(a), short(b)];
+    return x === undefined || y === undefined ? name : `${name}: ${x}, not ${y}`;
+  };
+  for (const key of new Set([...Object.keys(mine), ...Object.keys(theirs)])) {
+    const [a, b] = [theirs[key], mine[key]];
+    if (key === "settings" && isRecord(a) && isRecord(b)) {
+      for (const k of new Set([...Object.keys(b), ...Object.keys(a)])) {
+        if (JSON.stringify(a[k]) !== JSON.stringify(b[k])) {
+          return differs(`settings.${k}`, a[k], b[k]);
+        }
+      }
+    } else if (JSON.stringify(a) !== JSON.stringify(b)) return differs(key, a, b);
+  }
+  return "";
+}
+
+/** Checks the header of a trace a resumed run continues (`line`, the file's first) against this
+ * run's, `ours`: the same but for the engine that wrote it and the sampling settings, which a
+ * resume may give anew. Returns the header the continued trace starts with. */
+function continuedHeader(path: string, line: string, ours: TraceHeader): string {
+  let theirs: Record<string, unknown>;
   try {
-    theirs = JSON.parse(lines[0]).engine;
+    const parsed = JSON.parse(line);
+    if (!isRecord(parsed)) throw new TypeError();
+    theirs = parsed;
   } catch {
-    throw notContinued(path, "is empty");
+    throw notContinued(path, "does not start with a trace's header");
   }
-  const ours = `"engine":${JSON.stringify(engine)},`;
-  if (header.replace(ours, `"engine":${JSON.stringify(theirs)},`) !== lines[0]) {
-    throw notContinued(path, "is the trace of another run (its header differs from this run's)");
+  const engine = typeof theirs.engine === "string" ? theirs.engine : ours.engine;
+  const settings = isRecord(theirs.settings) ? theirs.settings : {};
+  const asTheirs = headerLine({
+    ...ours,
+    engine,
+    settings: {
+      ...ours.settings,
+      temperature: sampling(settings.temperature) ?? ours.settings.temperature,
+      numSamples: sampling(settings.num_samples) ?? ours.settings.numSamples,
+    },
+  });
+  if (asTheirs !== line) {
+    const field = headerDifference(theirs, asTheirs);
+    throw notContinued(
+      path,
+      `is the trace of another run (its header differs from this run's${
+        field === "" ? "" : ` in ${field}`
+      })`,
+    );
   }
-  const kept = [lines[0]];
+  return headerLine({ ...ours, engine });
+}
+
+/** Reads, a line at a time from `source` (the file at its start), what a run resumed at step
+ * `from` keeps of the trace at `path`; `ours` is this run's header and `shapes` its matrices.
+ * Throws a CliError if the trace does not hold all of it. Reads no further than the first
+ * record it does not keep. */
+export function continuedTrace(
+  path: string,
+  source: ByteSource,
+  ours: TraceHeader,
+  from: number,
+  shapes: readonly MatrixShape[],
+): Continued {
+  const lines = new LineReader(source);
+  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const read = (line: Line | undefined): { kind?: unknown; step?: unknown } | undefined => {
+    if (line === undefined) return undefined;
+    try {
+      const r = JSON.parse(decoder.decode(line.bytes));
+      return isRecord(r) ? r : undefined;
+    } catch {
+      return undefined; // the end, or a line cut short when the run was killed
+    }
+  };
+  const first = lines.next();
+  if (first === undefined || first.bytes.length === 0) throw notContinued(path, "is empty");
+  let text: string;
+  try {
+    text = decoder.decode(first.bytes);
+  } catch {
+    throw notContinued(path, "does not start with a trace's header");
+  }
+  const header = continuedHeader(path, text, ours);
+  const kept = { end: first.end, unended: !first.ended };
+  const detailed = new Set<number>();
   let inits = 0;
   let steps = 0; // step records kept, which must be 0, 1, … in order
-  for (const line of lines.slice(1)) {
-    let r: { kind?: unknown; step?: unknown };
-    try {
-      r = JSON.parse(line);
-    } catch {
-      break; // the end, or a line cut short when the run was killed
-    }
-    if (r.kind === "init" && steps === 0) inits++;
-    else if (r.kind === "step" && r.step === steps && steps < from) steps++;
-    else if (r.kind !== "forward" || typeof r.step !== "number" || r.step >= from) break;
-    kept.push(line);
+  for (let line = lines.next(); line !== undefined; line = lines.next()) {
+    const r = read(line);
+    if (r === undefined) break;
+    const shape = shapes[inits];
+    if (r.kind === "init" && steps === 0 && shape !== undefined) {
+      const init = r as { matrix?: unknown; rows?: unknown; cols?: unknown };
+      if (init.matrix !== shape[0] || init.rows !== shape[1] || init.cols !== shape[2]) break;
+      inits++;
+    } else if (r.kind === "step" && r.step === steps && steps < from && inits === shapes.length) {
+      steps++;
+    } else if (
+      r.kind === "forward" && typeof r.step === "number" && r.step < from &&
+      inits === shapes.length
+    ) {
+      detailed.add(r.step + 1);
+    } else break;
+    kept.end = line.end;
+    kept.unended = !line.ended;
   }
-  if (inits !== matrices || steps !== from) {
+  if (inits !== shapes.length || steps !== from) {
     throw notContinued(
       path,
       `holds ${steps} of the ${from} steps before the checkpoint` +
-        (inits === matrices ? "" : ` and ${inits} of the ${matrices} initial matrices`),
+        (inits === shapes.length ? "" : ` and ${inits} of the ${shapes.length} initial matrices`),
     );
   }
-  return kept.join("\n") + "\n";
+  return {
+    header,
+    newHeader: header !== text,
+    headerEnd: first.end,
+    keptEnd: kept.end,
+    unended: kept.unended,
+    detailed,
+  };
+}
+
+/** Refuses a --trace-detail step a resumed run does not make, unless the trace it continues
+ * already holds that step's forward pass (the first run traced it: the command a stopped run
+ * prints names the same steps). */
+function checkDetail(
+  path: string,
+  detail: readonly number[],
+  c: Continued,
+  from: number,
+  last: number,
+) {
+  const missing = detail.find((k) => k <= from && !c.detailed.has(k));
+  if (missing === undefined) return;
+  const starts = from < last
+    ? `the resumed run starts at step ${from + 1}`
+    : `the resumed run makes no step (its checkpoint is of step ${from}, the last)`;
+  throw usageError(
+    `--trace-detail ${missing}: ${starts}, and ${shown(path)} holds no forward pass of step ` +
+      `${missing}` + (from < last ? `; name steps from ${from + 1} on` : ""),
+  );
+}
+
+/** Reads `length` bytes at `at`. */
+function readAt(file: Deno.FsFile, at: number, length: number): Uint8Array {
+  const bytes = new Uint8Array(length);
+  file.seekSync(at, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < length) {
+    const n = file.readSync(bytes.subarray(done));
+    if (n === null) throw new Error("the file ended early");
+    done += n;
+  }
+  return bytes;
+}
+
+/** Writes `bytes` at `at`. */
+function writeAt(file: Deno.FsFile, at: number, bytes: Uint8Array): void {
+  file.seekSync(at, Deno.SeekMode.Start);
+  let done = 0;
+  while (done < bytes.length) done += file.writeSync(bytes.subarray(done));
+}
+
+/** Gives the continued trace its new header: the records kept move to make room for it (or to
+ * close up after it), a chunk at a time, from the end when they move right. Returns where the
+ * records kept now end. In place, not through a new file renamed over it: the file is this run's
+ * by the lock it holds on it, which a renamed file would not carry. */
+function replaceHeader(file: Deno.FsFile, c: Continued): number {
+  const head = encoder.encode(c.header + "\n");
+  const shift = head.length - c.headerEnd;
+  const chunk = 1 << 20;
+  if (shift > 0) {
+    for (let end = c.keptEnd; end > c.headerEnd;) {
+      const start = Math.max(c.headerEnd, end - chunk);
+      writeAt(file, start + shift, readAt(file, start, end - start));
+      end = start;
+    }
+  } else if (shift < 0) {
+    for (let start = c.headerEnd; start < c.keptEnd;) {
+      const end = Math.min(c.keptEnd, start + chunk);
+      writeAt(file, start + shift, readAt(file, start, end - start));
+      start = end;
+    }
+  }
+  writeAt(file, 0, head);
+  return c.keptEnd + shift;
 }
 
 /** What a trace's start needs to know about the run. */
@@ -235,11 +419,12 @@ export class RunTrace {
   }
 
   /** Starts the trace: the header and the initial weights, or on a resume the trace of the steps
-   * before the checkpoint. Throws a CliError if the file cannot be written or continued. */
+   * before the checkpoint. Throws a CliError if the file cannot be written or continued (and
+   * closes it). */
   open(start: TraceStart): void {
     this.#start = start;
     const { cfg, tok } = start;
-    this.#writer.header({
+    const header: TraceHeader = {
       engine: start.engine,
       settings: cfg,
       chars: tok.chars,
@@ -248,30 +433,45 @@ export class RunTrace {
       holdout: start.setup?.holdout,
       holdoutPercent: start.setup?.holdoutPercent,
       stream: start.setup?.stream,
-    });
+    };
+    this.#writer.header(header);
     const shapes = matrixShapes(cfg, tok.vocabSize);
     this.#writer.init(shapes, start.weights);
     const lines = this.#lines!;
-    let text = lines.join("\n") + "\n";
-    if (start.from > 0) {
-      let old: string;
-      try {
-        old = Deno.readTextFileSync(this.path);
-      } catch (err) {
-        throw fileError("read the trace", this.path, err);
-      }
-      text = keptForResume(this.path, old, lines[0], start.engine, start.from, shapes.length);
-    }
+    this.#lines = undefined;
     try {
-      this.#file!.truncateSync(0); // only now: the claim is held, and the old text read
-      this.#file!.seekSync(0, Deno.SeekMode.Start);
+      if (start.from > 0) this.#continue(header, shapes);
+      else {
+        this.#file!.truncateSync(0); // only now: the claim is held
+        this.#file!.seekSync(0, Deno.SeekMode.Start);
+        this.#write(lines.join("\n"));
+      }
     } catch (err) {
+      this.close();
+      if (err instanceof CliError) throw err;
       throw fileError("write the trace", this.path, err);
     }
-    this.#lines = undefined;
-    this.#write(text.slice(0, -1));
     this.#grads = new Float64Array(start.weights.length);
     this.#weights = new Float64Array(start.weights.length);
+  }
+
+  /** Continues the trace of the run resumed: cut after the records kept, appended to from there. */
+  #continue(header: TraceHeader, shapes: readonly MatrixShape[]): void {
+    const file = this.#file!;
+    const { from, cfg } = this.#start!;
+    let c: Continued;
+    try {
+      file.seekSync(0, Deno.SeekMode.Start);
+      c = continuedTrace(this.path, file, header, from, shapes);
+    } catch (err) {
+      if (err instanceof CliError) throw err;
+      throw fileError("read the trace", this.path, err);
+    }
+    checkDetail(this.path, this.detail, c, from, cfg.numSteps);
+    const end = c.newHeader ? replaceHeader(file, c) : c.keptEnd;
+    file.truncateSync(end);
+    file.seekSync(end, Deno.SeekMode.Start);
+    if (c.unended) writeAt(file, end, encoder.encode("\n"));
   }
 
   /** The eyes a training loop gets: the forward pass of the detailed steps, each step's gradients

@@ -17,7 +17,10 @@ import {
   stepLines,
   tmp,
 } from "./testing.ts";
-import { keptForResume } from "./trace_file.ts";
+import { DEFAULTS } from "../microgpt.ts";
+import { headerLine, type MatrixShape, type TraceHeader } from "./trace.ts";
+import { continuedTrace } from "./trace_file.ts";
+import { bytesSource } from "./trace_lines.ts";
 import { runIn, signalAfter, traced } from "./testdata/traced.ts";
 
 const short = ["--steps", "12", "--samples", "3"];
@@ -169,7 +172,10 @@ Deno.test({
         `${tmp}/none.jsonl`,
         /none\.jsonl does not exist: a resumed run continues the trace of the run it resumes/,
       ],
-      [other.path, /is the trace of another run \(its header differs from this run's\)/],
+      [
+        other.path,
+        /is the trace of another run \(its header differs from this run's in settings\.seed: 9, not 42\)/,
+      ],
       [cut.path, /holds 11 of the 12 steps before the checkpoint/],
     ];
     for (const [path, why] of cases) {
@@ -189,13 +195,19 @@ Deno.test({
   },
 });
 
-Deno.test("keptForResume keeps the header, the matrices and the steps before the checkpoint", () => {
-  const header =
-    '{"kind":"header","format":"microgpt trace","version":1,"engine":"b","settings":{}}';
-  const theirs = header.replace('"engine":"b"', '"engine":"a"');
+Deno.test("continuedTrace finds, line by line, where the records before the checkpoint end", () => {
+  const ours: TraceHeader = {
+    engine: "b",
+    settings: { ...DEFAULTS },
+    chars: ["a"],
+    docs: ["a"],
+    shuffledDocs: ["a"],
+  };
+  const theirs = headerLine({ ...ours, engine: "a" });
+  const shapes: MatrixShape[] = [["wte", 2, 1]];
   const lines = [
     theirs,
-    '{"kind":"init","matrix":"wte"}',
+    '{"kind":"init","matrix":"wte","rows":2,"cols":1}',
     '{"kind":"forward","step":0,"pos":0}',
     '{"kind":"step","step":0}',
     '{"kind":"step","step":1}',
@@ -203,18 +215,42 @@ Deno.test("keptForResume keeps the header, the matrices and the steps before the
     '{"kind":"step","step":2}',
     '{"kind":"sample","sample":0}',
   ];
-  const text = lines.join("\n") + "\n";
-  assert.equal(keptForResume("t", text, header, "b", 2, 1), lines.slice(0, 5).join("\n") + "\n");
-  assert.equal(keptForResume("t", text, header, "b", 3, 1), lines.slice(0, 7).join("\n") + "\n");
-  // A line cut short by a kill ends the trace there.
-  const killed = lines.slice(0, 5).join("\n") + '\n{"kind":"forw';
-  assert.equal(keptForResume("t", killed, header, "b", 2, 1), lines.slice(0, 5).join("\n") + "\n");
-  assert.throws(() => keptForResume("t", killed, header, "b", 3, 1), /holds 2 of the 3 steps/);
-  assert.throws(() => keptForResume("t", text, header, "b", 2, 2), /and 1 of the 2 initial/);
+  const encoder = new TextEncoder();
+  const bytes = (ls: string[], end = "\n") => encoder.encode(ls.join("\n") + end);
+  const text = bytes(lines);
+  const cont = (data: Uint8Array, from: number, header = ours, matrices = shapes) =>
+    continuedTrace("t", bytesSource(data), header, from, matrices);
+  const two = cont(text, 2);
+  assert.equal(two.header, theirs); // the first run's engine
+  assert.equal(two.newHeader, false);
+  assert.equal(two.headerEnd, encoder.encode(theirs).length + 1);
+  assert.equal(two.keptEnd, bytes(lines.slice(0, 5)).length);
+  assert.equal(two.unended, false);
+  assert.deepEqual([...two.detailed], [1]);
+  const three = cont(text, 3);
+  assert.equal(three.keptEnd, bytes(lines.slice(0, 7)).length);
+  assert.deepEqual([...three.detailed], [1, 3]);
+  // A line cut short by a kill ends the trace there; a last record without its newline is kept.
+  const killed = bytes([...lines.slice(0, 5), '{"kind":"forw'], "");
+  assert.equal(cont(killed, 2).keptEnd, bytes(lines.slice(0, 5)).length);
+  assert.throws(() => cont(killed, 3), /holds 2 of the 3 steps/);
+  const unended = cont(bytes(lines.slice(0, 5), ""), 2);
+  assert.equal(unended.keptEnd, bytes(lines.slice(0, 5), "").length);
+  assert.equal(unended.unended, true);
+  // The initial matrices must be this run's, in order and shape.
+  assert.throws(() => cont(text, 2, ours, [...shapes, ["wpe", 1, 1]]), /and 1 of the 2 initial/);
+  assert.throws(() => cont(text, 2, ours, [["wte", 3, 1]]), /and 0 of the 1 initial/);
+  // Another run is refused, naming the field; sampling settings given anew are the new header's.
   assert.throws(
-    () => keptForResume("t", text, header.replace("{}", '{"x":1}'), "b", 2, 1),
-    /another run/,
+    () => cont(text, 2, { ...ours, settings: { ...DEFAULTS, seed: 7n } }),
+    /is the trace of another run \(its header differs from this run's in settings\.seed: 42, not 7\)/,
   );
+  const anew = { ...ours, settings: { ...DEFAULTS, temperature: 0.75, numSamples: 3 } };
+  const sampled = cont(text, 2, anew);
+  assert.equal(sampled.header, headerLine({ ...anew, engine: "a" }));
+  assert.equal(sampled.newHeader, true);
+  assert.equal(sampled.keptEnd, two.keptEnd);
+  assert.throws(() => cont(new Uint8Array(0), 2), /t is empty/);
 });
 
 Deno.test({
@@ -288,5 +324,108 @@ Deno.test({
     assert.equal(b.code, 0, b.stderr);
     const kinds = Deno.readTextFileSync(trace).trimEnd().split("\n").map((l) => JSON.parse(l).kind);
     assert.equal(kinds.filter((k) => k === "step").length, 3); // a new trace, whole
+  },
+});
+
+/** A signal after `n` step lines. */
+const stopAt = (n: number) => (io: { stdout: string }) =>
+  signalAfter(() => stepLines(io.stdout).length >= n);
+
+Deno.test({
+  name:
+    "sampling flags given anew on a resume are its trace's: the trace of a run given them from the start",
+  ignore: !CLI,
+  fn: async () => {
+    const detail = ["--trace-detail", "3,7"];
+    for (const [first, second] of [[fastEngine, graphEngine], [graphEngine, fastEngine]]) {
+      const path = `${tmp}/anew-${first.name}.jsonl`;
+      const ckpt = `${tmp}/anew-${first.name}.json`;
+      // Stopped after step 5, resumed with more samples at another temperature: a longer header.
+      const args = ["--steps", "12", "--samples", "4", ...detail];
+      const a = await runIn([...args, "--save", ckpt, "--trace", path], first, stopAt(5));
+      assert.equal(a.code, 130, a.stderr);
+      const sampling = ["--samples", "12", "--temperature", "0.75"];
+      const b = await runIn(
+        ["--resume", ckpt, "--save", ckpt, "--trace", path, ...detail, ...sampling],
+        second,
+      );
+      assert.equal(b.code, 0, b.stderr);
+      const longer = await traced(["--steps", "12", ...sampling, ...detail], first);
+      assert.equal(Deno.readTextFileSync(path), longer.trace);
+      // Resumed again, from the end of training, with fewer samples at the default: shorter.
+      const fewer = ["--samples", "3", "--temperature", "0.5"];
+      const c = await runIn(["--resume", ckpt, "--trace", path, ...detail, ...fewer], second);
+      assert.equal(c.code, 0, c.stderr);
+      const shorter = await traced(["--steps", "12", "--samples", "3", ...detail], first);
+      assert.equal(Deno.readTextFileSync(path), shorter.trace);
+      assert.equal(JSON.parse(shorter.trace.split("\n")[0]).settings.num_samples, 3);
+    }
+  },
+});
+
+Deno.test({
+  name: "a resumed run reads its trace a line at a time: one larger than a string can hold goes on",
+  ignore: !CLI,
+  fn: async () => {
+    const args = ["--steps", "12", "--samples", "3"];
+    const whole = await traced(args);
+    for (const engine of [graphEngine, fastEngine]) {
+      const path = `${tmp}/huge-${engine.name}.jsonl`;
+      const ckpt = `${tmp}/huge-${engine.name}.json`;
+      const first = await runIn([...args, "--save", ckpt, "--trace", path], engine);
+      assert.equal(first.code, 0, first.stderr);
+      // 1 GiB more after the samples (a hole in the file, which costs no disk): more than the
+      // longest string V8 makes, which a run reading the trace whole fails on.
+      Deno.truncateSync(path, Deno.statSync(path).size + 2 ** 30);
+      const resumed = await runIn(["--resume", ckpt, "--trace", path], engine);
+      assert.equal(resumed.code, 0, resumed.stderr);
+      assert.equal(
+        Deno.readTextFileSync(path),
+        whole.trace.replace(/"engine":"[^"]*"/, `"engine":"${engine.name}"`),
+      );
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "--trace-detail on a resume: a step the run does not make is refused, unless its trace holds it",
+  ignore: !CLI,
+  fn: async () => {
+    for (const engine of [graphEngine, fastEngine]) {
+      const path = `${tmp}/detail-${engine.name}.jsonl`;
+      const ckpt = `${tmp}/detail-${engine.name}.json`;
+      const args = ["--steps", "12", "--samples", "2", "--trace-detail", "3"];
+      const a = await runIn([...args, "--save", ckpt, "--trace", path], engine, stopAt(5));
+      assert.equal(a.code, 130, a.stderr);
+      const at = Number(a.stderr.match(/after step (\d+) of 12/)![1]);
+      const before = Deno.readTextFileSync(path);
+      const resume = (detail: string, more: string[] = []) =>
+        runIn(["--resume", ckpt, "--trace", path, "--trace-detail", detail, ...more], engine);
+      const refused = await resume(`${at + 4},2`);
+      assert.equal(refused.code, 2);
+      assert.equal(refused.stdout, "");
+      assert.equal(
+        refused.stderr,
+        `error: --trace-detail 2: the resumed run starts at step ${at + 1}, and ${path} holds no ` +
+          `forward pass of step 2; name steps from ${at + 1} on\n`,
+      );
+      assert.equal(Deno.readTextFileSync(path), before);
+      // Step 3 was traced in detail before the stop (as the printed resume command repeats it).
+      const ok = await resume(`3,${at + 2}`, ["--save", ckpt]);
+      assert.equal(ok.code, 0, ok.stderr);
+      const steps = Deno.readTextFileSync(path).split("\n").filter((l) =>
+        l.includes('"kind":"forward"')
+      )
+        .map((l) => JSON.parse(l).step + 1);
+      assert.deepEqual([...new Set(steps)], [1, 3, at + 2]);
+      // From the end of training, no step is made at all.
+      const done = await resume("5");
+      assert.equal(done.code, 2);
+      assert.match(
+        done.stderr,
+        /^error: --trace-detail 5: the resumed run makes no step \(its checkpoint is of step 12, the last\), and .* holds no forward pass of step 5\n$/,
+      );
+    }
   },
 });
