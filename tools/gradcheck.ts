@@ -10,6 +10,10 @@
  * The direction is drawn from a generator of its own, seeded with the run's seed: the run's
  * generator draws nothing for it, and the same run checks along the same direction.
  *
+ * Some weights leave nothing to check, and the check says so rather than blame backward(): where
+ * the loss is not a finite number (weights too large: it overflows), or where the gradient along
+ * d is so small that the rounding of the loss drowns its finite differences (weights near 0).
+ *
  * @example Check the graph engine's gradient at a fresh model's weights
  * ```ts
  * import { DEFAULTS, parseDocs, Random, Tokenizer } from "../microgpt.ts";
@@ -26,6 +30,7 @@
 
 import { type Config, Random } from "../microgpt.ts";
 import type { Engine } from "./engine.ts";
+import { CliError } from "./messages.ts";
 
 /** The two step sizes h of the central differences. Measured on the bundled names (six seeds,
  * fresh and trained weights, three documents each), the ratio's largest distance from 1 is
@@ -66,8 +71,18 @@ export function direction(n: number, seed: bigint | number): Float64Array {
   return d;
 }
 
+/** How small the rounding of the loss must be, against what the tolerance allows: a central
+ * difference at step h is blurred by about ε·|L| / 2h (ε the float64 epsilon; measured, it is that
+ * size), and a check tells a right gradient from a wrong one only where that blur is well below
+ * GRADCHECK_TOLERANCE·|d·∇L|: a quarter of it, here. The default run's d·∇L (2.8e-4, the smallest
+ * of a dozen seeds) is 18 times above that bound; initial weights 1e-10 in size are 40,000 times
+ * below it. */
+const BLUR_SHARE = 0.25;
+
 /** Checks `engine`'s gradient at `weights` on the document `tokens`, along a direction drawn with
- * `cfg.seed`. */
+ * `cfg.seed`. Throws a CliError (exit 1) when the check cannot decide: the loss is not a finite
+ * number at the weights (or a step away), or the gradient along d is too small for a finite
+ * difference to measure. */
 export function gradCheck(
   engine: Engine,
   cfg: Config,
@@ -77,16 +92,64 @@ export function gradCheck(
 ): GradCheck {
   const d = direction(weights.length, cfg.seed);
   const { loss, grad } = engine.create(cfg, vocabSize, weights).gradient(tokens);
+  if (!Number.isFinite(loss)) {
+    throw undecided(
+      `the loss is not a finite number at these weights (L = ${loss}; the largest weight is ` +
+        `${largest(weights).toExponential(2)}): no finite difference can check backward()'s ` +
+        `gradient there`,
+    );
+  }
   let analytic = 0;
   for (let i = 0; i < d.length; i++) analytic += grad[i] * d[i];
   const lossAt = (h: number) => {
     const moved = Float64Array.from(weights, (w, i) => w + h * d[i]);
-    return engine.create(cfg, vocabSize, moved).loss(tokens);
+    const at = engine.create(cfg, vocabSize, moved).loss(tokens);
+    if (!Number.isFinite(at)) {
+      throw undecided(
+        `the loss is not a finite number a step of h = ${Math.abs(h).toExponential(0)} from ` +
+          `these weights (L(w ${h < 0 ? "−" : "+"} h·d) = ${at}, L(w) = ${loss}): no finite ` +
+          `difference can check backward()'s gradient there`,
+      );
+    }
+    return at;
   };
-  const numeric = STEP_SIZES.map((h) => (lossAt(h) - lossAt(-h)) / (2 * h));
+  const moved = STEP_SIZES.map((h) => [lossAt(h), lossAt(-h)]);
+  const numeric = STEP_SIZES.map((h, i) => (moved[i][0] - moved[i][1]) / (2 * h));
+  checkMeasurable(loss, moved, analytic, numeric);
   const ratios = numeric.map((x) => (x === analytic ? 1 : x / analytic));
   const ok = ratios.every((r) => Math.abs(r - 1) <= GRADCHECK_TOLERANCE);
   return { loss, analytic, numeric, ratios, ok };
+}
+
+/** Refuses to judge a derivative the finite differences cannot measure: where both backward()'s
+ * d·∇L and the differences are so small that the rounding of the loss blurs a difference at the
+ * smaller step size by more than {@linkcode BLUR_SHARE} of the tolerance. A gradient that is
+ * wrong by being 0, or too large, still fails: one of the two is then large. */
+function checkMeasurable(loss: number, moved: number[][], analytic: number, numeric: number[]) {
+  const h = Math.min(...STEP_SIZES);
+  let size = Math.abs(loss);
+  for (const pair of moved) for (const l of pair) size = Math.max(size, Math.abs(l));
+  const blur = Number.EPSILON * size / (2 * h);
+  const derivative = Math.max(Math.abs(analytic), ...numeric.map(Math.abs));
+  if (blur <= BLUR_SHARE * GRADCHECK_TOLERANCE * derivative) return;
+  throw undecided(
+    `the gradient along d is too small for finite differences to measure at these weights ` +
+      `(d·∇L = ${analytic.toExponential(2)}, while the rounding of the loss, ` +
+      `${loss.toPrecision(4)}, blurs a central difference at h = ${h.toExponential(0)} by ` +
+      `about ${blur.toExponential(1)})`,
+  );
+}
+
+/** The error of a check that cannot decide. */
+function undecided(why: string): CliError {
+  return new CliError(`the gradient check cannot decide: ${why}`, 1);
+}
+
+/** The largest weight in magnitude. */
+function largest(weights: Float64Array): number {
+  let most = 0;
+  for (const w of weights) most = Math.max(most, Math.abs(w));
+  return most;
 }
 
 /** The report, line by line: what was checked, the three numbers, the ratios, the verdict.

@@ -111,6 +111,44 @@ Deno.test({
   },
 });
 
+Deno.test({
+  name:
+    "--gradcheck cannot decide where the loss overflows or the gradient is too small to measure: one error line, exit 1",
+  ignore: !CLI,
+  fn: async () => {
+    for (const engine of [undefined, fastEngine]) {
+      const cases: [string, RegExp][] = [
+        [
+          "5",
+          /the loss is not a finite number at these weights \(L = Infinity; the largest weight is 1\.72e\+1\)/,
+        ],
+        ["1e30", /the loss is not a finite number at these weights \(L = (Infinity|NaN);/],
+        [
+          "1e-300",
+          /the gradient along d is too small for finite differences to measure at these weights \(d·∇L = -3\.93e-300, while the rounding of the loss, 3\.332, blurs a central difference at h = 1e-5 by about 3\.7e-11\)/,
+        ],
+        ["1e-10", /the gradient along d is too small for finite differences to measure/],
+      ];
+      for (const [std, why] of cases) {
+        const r = await runIn(["--gradcheck", "--init-std", std], engine);
+        assert.equal(r.code, 1, `${std}: ${r.stdout}`);
+        assert.deepEqual(r.stdout.trimEnd().split("\n").slice(3), [], `${std}: ${r.stdout}`);
+        assert.match(r.stderr, /^error: the gradient check cannot decide: [^\n]*\n$/);
+        assert.match(r.stderr, why);
+      }
+    }
+    // A gradient wrong by being 0 (or far too large) is still found out: it is no small gradient.
+    for (const factor of [0, 1e6]) {
+      const wrong = await runIn(["--gradcheck"], scaled(factor));
+      assert.equal(wrong.code, 1);
+      assert.equal(wrong.stderr, "");
+      assert.match(wrong.stdout, /\nFAILED: backward\(\)'s gradient disagrees/);
+    }
+    // Small weights that still leave a gradient to measure are checked as usual.
+    assert.equal((await runIn(["--gradcheck", "--init-std", "1e-3"])).code, 0);
+  },
+});
+
 Deno.test("--gradcheck refuses the flags of a run it does not make", () => {
   for (
     const flag of [["--save", "m.json"], ["--log", "l.tsv"], ["--trace", "t.jsonl"], ["--explain"]]
