@@ -33,6 +33,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import sys
 import traceback
 
@@ -50,6 +51,40 @@ class UsageError(Exception):
     """Bad input: one line on stderr, exit 2."""
 
 
+# Characters that reorder or break a line without showing: the bidirectional controls and the
+# Unicode line and paragraph separators (the TypeScript side's messages.ts escapes the same).
+INVISIBLE = {0x061C, 0x200E, 0x200F, 0x2028, 0x2029} | set(range(0x202A, 0x202F)) | set(
+    range(0x2066, 0x206A)
+)
+
+
+def escaped(text):
+    """text with every control character written as an escape (\\n, \\x1b, \\u202e): a path or an
+    option from the command line must not drive the terminal, or make a message read backwards."""
+    out = []
+    for ch in text:
+        c = ord(ch)
+        if ch == "\n":
+            out.append("\\n")
+        elif ch == "\r":
+            out.append("\\r")
+        elif ch == "\t":
+            out.append("\\t")
+        elif c < 0x20 or c == 0x7F:
+            out.append("\\x%02x" % c)
+        elif 0x80 <= c <= 0x9F or c in INVISIBLE or 0xD800 <= c <= 0xDFFF:
+            # (lone surrogates: the bytes of a name that is not UTF-8)
+            out.append("\\u%04x" % c)
+        else:
+            out.append(ch)
+    return "".join(out)
+
+
+def say(line):
+    """One line on stderr, escaped."""
+    sys.stderr.write(escaped(line) + "\n")
+
+
 # ------------------------------------------------------------------------------------------------
 # The command line
 
@@ -59,7 +94,7 @@ def parse_args(argv):
     script = None
     trace = None
     steps = None
-    detail = {1}
+    asked = []  # the --trace-detail steps, in the order given
     i = 0
     while i < len(argv):
         arg = argv[i]
@@ -80,7 +115,7 @@ def parse_args(argv):
                 steps = parse_count(value, "--steps", 0)
             else:
                 for part in value.split(","):
-                    detail.add(parse_count(part.strip(), "--trace-detail", 1))
+                    asked.append(parse_count(part.strip(), "--trace-detail", 1))
         elif arg.startswith("-") and arg != "-":
             raise UsageError("unknown option %s (%s)" % (arg, USAGE))
         elif script is None:
@@ -92,7 +127,16 @@ def parse_args(argv):
         raise UsageError("name the microgpt.py to run (%s)" % USAGE)
     if trace is None:
         raise UsageError("--trace PATH is needed: where to write the trace (%s)" % USAGE)
-    return script, trace, steps, detail
+    if steps is not None:
+        check_detail(asked, steps)
+    return script, trace, steps, asked
+
+
+def check_detail(asked, last):
+    """Refuses a --trace-detail step past the run's last step, as the engines do."""
+    for k in asked:
+        if k > last:
+            raise UsageError("--trace-detail %d is past the run's last step, %d" % (k, last))
 
 
 def parse_count(text, flag, least):
@@ -221,6 +265,8 @@ def instrument(tree):
     )
     instrument_training(train)
 
+    n = find(body, lambda s: assigns(s, "num_steps"))
+    found["num_steps"] = literal(body[n].value) if n is not None else None
     t = find(body, lambda s: assigns(s, "temperature"))
     found["temperature"] = body[t].value if t is not None else None
     sampling = body[need(find(body, lambda s: range_loop(s, "sample_idx")), "the loop `for sample_idx in range(...):`")]
@@ -384,10 +430,13 @@ class Tracer:
 
     # Training
     def steps(self, num_steps):
+        last = num_steps if self.limit is None else min(self.limit, num_steps)
+        # (where microgpt.py's num_steps is no literal, the last step is known only now)
+        check_detail(sorted(self.detail), last)
         self.header(num_steps)
         self.init()
         self.training = True
-        return num_steps if self.limit is None else min(self.limit, num_steps)
+        return last
 
     def header(self, num_steps):
         ns = self.ns
@@ -581,6 +630,25 @@ def check_paths(script, trace):
         raise UsageError("--trace %s: the folder %s does not exist" % (trace, parent))
 
 
+def system_path(path):
+    """Why a path in /proc or /sys (or a link into them, however many links deep) is refused, or
+    None: they hold views of the running system (/proc/self/fd/1 is whatever stdout writes to),
+    not files to write. Links are followed one at a time, as the engines follow them: the last
+    link of /proc/self/fd/1 leads out of /proc again."""
+    target = os.path.abspath(path)
+    for _ in range(40):
+        m = re.match(r"^/(proc|sys)(/|$)", target)
+        if m:
+            place = "/" + m.group(1)
+            said = "it is in %s" % place if target == os.path.abspath(path) else "it links to %s" % target
+            return "%s: %s holds views of the running system, not files to write" % (said, place)
+        if not os.path.islink(target):
+            return None
+        link = os.readlink(target)
+        target = os.path.normpath(os.path.join(os.path.dirname(target), link))
+    return None
+
+
 def is_trace(path):
     """Whether a file is empty or starts with a trace header (which a new trace may replace)."""
     try:
@@ -614,8 +682,15 @@ def run(argv):
     if args is None:
         sys.stdout.write(__doc__)
         return 0
-    script, trace, steps, detail = args
+    script, trace, steps, asked = args
+    system = system_path(trace)
+    if system is not None:
+        raise UsageError("cannot write the trace %s: %s" % (trace, system))
     code, found = load(script)
+    num_steps = found["num_steps"]
+    if isinstance(num_steps, int) and not isinstance(num_steps, bool):
+        check_detail(asked, num_steps if steps is None else min(steps, num_steps))
+    detail = {1} | set(asked)
     check_paths(script, trace)
     try:
         out = open(trace, "w", encoding="utf-8", newline="\n")
@@ -632,21 +707,23 @@ def run(argv):
     except BrokenPipeError:
         # Nobody reads stdout any more; keep Python from complaining about it at exit.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
-        sys.stderr.write("error: stdout was closed; %s holds the %d steps traced\n" % (trace, tracer.steps_done))
+        say("error: stdout was closed; %s holds the %d steps traced" % (trace, tracer.steps_done))
         return 1
     except KeyboardInterrupt:
-        sys.stderr.write("error: interrupted; %s holds the %d steps traced so far\n" % (trace, tracer.steps_done))
+        say("error: interrupted; %s holds the %d steps traced so far" % (trace, tracer.steps_done))
         return 130
+    except UsageError:
+        raise
     except Exception as e:
         message, code = failure(e, script)
-        sys.stderr.write("error: %s\n" % message)
+        say("error: %s" % message)
         return code
     finally:
         sys.argv = saved_argv
         out.close()
     detail_text = ", ".join(str(k) for k in tracer.detail_done) or "none"
-    sys.stderr.write(
-        "trace: wrote %s: %d steps (forward detail at step %s), %d samples\n"
+    say(
+        "trace: wrote %s: %d steps (forward detail at step %s), %d samples"
         % (trace, tracer.steps_done, detail_text, tracer.samples_done)
     )
     return 0
@@ -656,7 +733,7 @@ def main():
     try:
         return run(sys.argv[1:])
     except UsageError as e:
-        sys.stderr.write("error: %s\n" % e)
+        say("error: %s" % e)
         return 2
 
 

@@ -7,6 +7,7 @@ import bundledInput from "../input.txt" with { type: "text" };
 import { DEFAULTS, parseDocs } from "../microgpt.ts";
 import { fastEngine } from "../microgpt_fast.ts";
 import { graphEngine } from "./engine.ts";
+import { isControl } from "./messages.ts";
 import { CLI, file, stepLines, tmp } from "./testing.ts";
 import {
   docsSha256,
@@ -451,6 +452,60 @@ Deno.test({
         assert.equal(Deno.readTextFileSync(`${dir}/notes.txt`), "my notes\n");
         const i = runTracer(dir, [microgptPy!, "--trace", "input.txt"]);
         assert.match(i.stderr, /^error: --trace input\.txt is the training text/);
+      }
+    } finally {
+      Deno.removeSync(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "the tracer escapes control and bidi characters in its messages, refuses /proc, /sys and a detail step past the last",
+  ignore: !python,
+  fn() {
+    const dir = Deno.makeTempDirSync();
+    try {
+      const notMicrogpt = `${dir}/hello.py`;
+      Deno.writeTextFileSync(notMicrogpt, "print('hello')\n");
+      Deno.symlinkSync("/proc/self/fd/1", `${dir}/out.jsonl`);
+      const cases: [string[], string][] = [
+        [["a\x1b[31mb", "--trace", "p.jsonl"], "a\\x1b[31mb: no such file"],
+        [["a\u202eb\nc.py", "--trace", "p.jsonl"], "a\\u202eb\\nc.py: no such file"],
+        [[notMicrogpt, "--\x1b[2J"], "unknown option --\\x1b[2J ("],
+        [
+          [notMicrogpt, "--trace", "/proc/self/fd/1"],
+          "cannot write the trace /proc/self/fd/1: it is in /proc: /proc holds views of the " +
+          "running system, not files to write",
+        ],
+        [
+          [notMicrogpt, "--trace", "out.jsonl"],
+          "cannot write the trace out.jsonl: it links to /proc/self/fd/1: /proc holds views",
+        ],
+        [[notMicrogpt, "--trace", "/sys/\x1b"], "cannot write the trace /sys/\\x1b: it is in /sys"],
+        [
+          [notMicrogpt, "--trace", "t.jsonl", "--trace-detail", "5", "--steps", "2"],
+          "--trace-detail 5 is past the run's last step, 2",
+        ],
+      ];
+      for (const [args, message] of cases) {
+        const r = runTracer(dir, args);
+        assert.equal(r.code, 2, `${args}: ${r.stderr}`);
+        assert.equal(r.stdout, "");
+        assert.match(r.stderr, /^error: [^\n]*\n$/);
+        assert(r.stderr.includes(message), r.stderr);
+        const raw = [...r.stderr.slice(0, -1)].filter((ch) => isControl(ch) || ch === "\u202e");
+        assert.deepEqual(raw, [], r.stderr);
+      }
+      assert.throws(() => Deno.statSync(`${dir}/t.jsonl`));
+      if (whyNoPy === "") {
+        // microgpt.py's own num_steps (1000), read from its source before it runs.
+        Deno.writeTextFileSync(`${dir}/input.txt`, "ab\nba\n");
+        const r = runTracer(dir, [microgptPy!, "--trace", "t.jsonl", "--trace-detail", "1001"]);
+        assert.equal(r.code, 2);
+        assert.equal(r.stdout, "");
+        assert.equal(r.stderr, "error: --trace-detail 1001 is past the run's last step, 1000\n");
+        assert.throws(() => Deno.statSync(`${dir}/t.jsonl`));
       }
     } finally {
       Deno.removeSync(dir, { recursive: true });
