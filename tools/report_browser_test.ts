@@ -71,6 +71,45 @@ async function setTemperature(page: Page, t: number): Promise<void> {
   })()`);
 }
 
+/** Every section of the default run's page is there and drawn: as many SVGs, heat maps, labels,
+ * bars and samples as the run `r` has. */
+async function sectionsRender(page: Page, r: RunReport): Promise<void> {
+  const counts = await page.evaluate<Record<string, number>>(`(() => {
+    const n = (s) => document.querySelectorAll(s).length;
+    const drawn = [...document.querySelectorAll("svg")].filter((s) => s.getBBox().width > 0);
+    return {
+      svgs: n("svg"), drawn: drawn.length, settings: n("#run table tr"), tokens: n("#token-boxes .tok"),
+      lossPoints: document.getElementById("loss-line").points.numberOfItems,
+      heat: n("svg.heat"), sampleGroups: n(".sample-att"), wteLabels: n("#wte-scatter text.tok"),
+      wpeLabels: n("#wpe-scatter text.pos"), bars: n("rect.bar"), charts: n("svg.bars"),
+      samples: n("#samples li"), nearest: n("#nearest tr.vowel"),
+    };
+  })()`);
+  const { nLayer, nHead } = r.settings;
+  const V = r.data.chars.length + 1;
+  assert.equal(counts.drawn, counts.svgs, "every SVG has a size on the page");
+  assert(counts.settings >= 13);
+  assert.equal(counts.tokens, r.tokens.ids.length);
+  assert.equal(counts.lossPoints, 1000, "a point per step");
+  assert.equal(counts.sampleGroups, 3);
+  assert.equal(counts.heat, nLayer * nHead * 3, "a heat map per layer and head per sample");
+  assert.equal(counts.wteLabels, V, "a label per token");
+  assert.equal(counts.wpeLabels, r.settings.blockSize, "a label per position");
+  assert.equal(counts.charts, r.temperature!.draws.length);
+  assert.equal(counts.bars, r.temperature!.draws.length * V);
+  assert.equal(counts.samples, 20);
+  assert.equal(counts.nearest, 5, "a row per vowel");
+  const cells = await page.evaluate<number[]>(
+    `[...document.querySelectorAll("svg.heat")].map((s) => s.querySelectorAll(".cells rect").length)`,
+  );
+  r.attention.forEach((a, k) => {
+    const n = a.weights[0][0].length;
+    for (let m = 0; m < nLayer * nHead; m++) {
+      assert.equal(cells[k * nLayer * nHead + m], (n * (n + 1)) / 2);
+    }
+  });
+}
+
 /** Checks the default run's page, section by section; `r` is the same run, recorded directly. */
 async function defaultPage(
   t: Deno.TestContext,
@@ -86,42 +125,7 @@ async function defaultPage(
     );
     assert.equal(reloads, 0, "a finished run's page stays still");
   });
-  await t.step("each section renders", async () => {
-    const counts = await page.evaluate<Record<string, number>>(`(() => {
-      const n = (s) => document.querySelectorAll(s).length;
-      const drawn = [...document.querySelectorAll("svg")].filter((s) => s.getBBox().width > 0);
-      return {
-        svgs: n("svg"), drawn: drawn.length, settings: n("#run table tr"), tokens: n("#token-boxes .tok"),
-        lossPoints: document.getElementById("loss-line").points.numberOfItems,
-        heat: n("svg.heat"), sampleGroups: n(".sample-att"), wteLabels: n("#wte-scatter text.tok"),
-        wpeLabels: n("#wpe-scatter text.pos"), bars: n("rect.bar"), charts: n("svg.bars"),
-        samples: n("#samples li"), nearest: n("#nearest tr.vowel"),
-      };
-    })()`);
-    const { nLayer, nHead } = r.settings;
-    const V = r.data.chars.length + 1;
-    assert.equal(counts.drawn, counts.svgs, "every SVG has a size on the page");
-    assert(counts.settings >= 13);
-    assert.equal(counts.tokens, r.tokens.ids.length);
-    assert.equal(counts.lossPoints, 1000, "a point per step");
-    assert.equal(counts.sampleGroups, 3);
-    assert.equal(counts.heat, nLayer * nHead * 3, "a heat map per layer and head per sample");
-    assert.equal(counts.wteLabels, V, "a label per token");
-    assert.equal(counts.wpeLabels, r.settings.blockSize, "a label per position");
-    assert.equal(counts.charts, r.temperature!.draws.length);
-    assert.equal(counts.bars, r.temperature!.draws.length * V);
-    assert.equal(counts.samples, 20);
-    assert.equal(counts.nearest, 5, "a row per vowel");
-    const cells = await page.evaluate<number[]>(
-      `[...document.querySelectorAll("svg.heat")].map((s) => s.querySelectorAll(".cells rect").length)`,
-    );
-    r.attention.forEach((a, k) => {
-      const n = a.weights[0][0].length;
-      for (let m = 0; m < nLayer * nHead; m++) {
-        assert.equal(cells[k * nLayer * nHead + m], (n * (n + 1)) / 2);
-      }
-    });
-  });
+  await t.step("each section renders", () => sectionsRender(page, r));
   await t.step("hovering shows the values", async () => {
     const cell = await hover(page, "svg.heat .cells rect:nth-child(2)");
     const w = r.attention[0].weights[0][0][1][0];
